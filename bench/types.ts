@@ -1,0 +1,60 @@
+// The benchmark's case contract. Each area adds bench/cases/<area>.ts exporting `cases: BenchCase[]`;
+// bench/run.ts measures the references (bare Fastify route, thin Fastify+ioredis proxy) and then every case
+// in the same run, and prints requests/s, p50, p99 and the ratios, with each case's target beside it.
+
+export interface BenchContext {
+  /** Baton's base URL, e.g. http://127.0.0.1:4100 */
+  baseUrl: string;
+  /** Headers with a valid API key (tenant "bench", all scopes). */
+  headers: Record<string, string>;
+  /** Redis URL Baton uses (for seeding data directly). */
+  redisUrl: string;
+  /** Seconds each load phase runs. */
+  durationS: number;
+  /** Concurrent connections. */
+  connections: number;
+}
+
+export interface LoadResult {
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  /** Anything a case wants printed beside the numbers (e.g. messages/s). */
+  note?: string;
+}
+
+export type Reference = 'bare' | 'proxyGet' | 'proxySet';
+
+export interface Target {
+  /** Compare requests/s with this reference… */
+  reference: Reference;
+  /** …and require at least this ratio (e.g. 0.9 = 90 %). */
+  minRatio?: number;
+  /** p99 at most this multiple of the reference's p99. */
+  maxP99Ratio?: number;
+  /** Absolute limits, for latency or throughput targets that are not ratios. */
+  maxP50Ms?: number;
+  maxP99Ms?: number;
+  minPerSec?: number;
+}
+
+export interface HttpCase {
+  name: string;
+  method: 'GET' | 'PUT' | 'POST' | 'DELETE' | 'HEAD';
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Runs once before the load (seed keys, create queues, …). */
+  setup?: (ctx: BenchContext) => Promise<void>;
+  target?: Target;
+}
+
+export interface ScenarioCase {
+  name: string;
+  /** Drives its own load (dynamic bodies, multi-step cycles, latency probes) and reports the numbers. */
+  run: (ctx: BenchContext) => Promise<LoadResult>;
+  target?: Target;
+}
+
+export type BenchCase = HttpCase | ScenarioCase;

@@ -1,0 +1,83 @@
+// Bearer API keys → tenant + scopes on request.auth. Keys are kept only as sha256 digests; the lookup is a
+// constant-time compare of digests. A route names the scope it needs in `config.scope`; routes marked
+// `config.public` (health, metrics, docs) need no key while BATON_PUBLIC_OPS is true.
+// With no keys configured (development only) every request is tenant "default" with every scope.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import fp from 'fastify-plugin';
+import { SCOPES, type ApiKey, type Scope } from '../src/config.js';
+import { AppError } from '../src/errors.js';
+
+export interface AuthContext {
+  tenant: string;
+  scopes: ReadonlySet<Scope>;
+  /** A short, non-secret id of the key (first 12 hex digits of its sha256), for rate limits and logs. */
+  keyId: string;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: AuthContext;
+  }
+  interface FastifyContextConfig {
+    /** The scope a route requires. */
+    scope?: Scope;
+    /** Health, metrics and docs: no key needed while BATON_PUBLIC_OPS is on (then they need `admin`). */
+    public?: boolean;
+  }
+}
+
+const DEV_AUTH: AuthContext = { tenant: 'default', scopes: new Set(SCOPES), keyId: 'anonymous' };
+
+export function findKey(keys: readonly ApiKey[], presented: string): ApiKey | undefined {
+  const digest = createHash('sha256').update(presented).digest();
+  let found: ApiKey | undefined;
+  for (const k of keys) {
+    // Compare every entry so the time taken does not depend on which one matched.
+    if (timingSafeEqual(digest, Buffer.from(k.sha256, 'hex'))) found = k;
+  }
+  return found;
+}
+
+export default fp(
+  async (app) => {
+    const { apiKeys, publicOps } = app.config;
+    app.decorateRequest('auth', null as unknown as AuthContext);
+    app.addHook('onRequest', async (request) => {
+      const routeConfig = request.routeOptions.config;
+      // Unknown routes fall through to the 404 problem; public operations may need no key.
+      const url = request.routeOptions.url;
+      const isPublic = routeConfig.public === true || url?.startsWith('/docs') === true;
+      if (!url || (isPublic && publicOps)) {
+        request.auth = DEV_AUTH;
+        return;
+      }
+      if (!apiKeys) {
+        request.auth = DEV_AUTH;
+        return;
+      }
+      const header = request.headers.authorization;
+      let presented: string | undefined;
+      if (header?.startsWith('Bearer ')) presented = header.slice(7).trim();
+      else if (header?.startsWith('Basic ')) {
+        // Browsers (the dashboard, Swagger UI): the API key as the Basic password, any user name.
+        const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+        presented = decoded.slice(decoded.indexOf(':') + 1);
+      }
+      if (!presented) {
+        throw new AppError('unauthorized', 'Send "Authorization: Bearer <api-key>"', {
+          headers: { 'www-authenticate': 'Bearer realm="baton"' },
+        });
+      }
+      const key = findKey(apiKeys, presented);
+      if (!key) {
+        throw new AppError('unauthorized', 'The API key is not valid', { headers: { 'www-authenticate': 'Bearer realm="baton", error="invalid_token"' } });
+      }
+      request.auth = { tenant: key.tenant, scopes: key.scopes, keyId: key.sha256.slice(0, 12) };
+      const needed: Scope | undefined = isPublic ? 'admin' : routeConfig.scope;
+      if (needed && !key.scopes.has(needed)) {
+        throw new AppError('forbidden', `This operation needs the scope "${needed}"`);
+      }
+    });
+  },
+  { name: 'auth', dependencies: ['config', 'errors'] },
+);

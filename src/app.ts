@@ -1,0 +1,55 @@
+// The service as a Fastify instance: plugins in dependency order, then routes. Never listens (server.ts
+// does), so tests build it with an explicit Config and drive it over real HTTP or inject().
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import authPlugin from '../plugins/auth.js';
+import configPlugin from '../plugins/config.js';
+import errorsPlugin from '../plugins/errors.js';
+import metricsPlugin from '../plugins/metrics.js';
+import rateLimitPlugin from '../plugins/rate-limit.js';
+import redisPlugin from '../plugins/redis.js';
+import swaggerPlugin from '../plugins/swagger.js';
+import routes from '../routes/index.js';
+import type { Config } from './config.js';
+import { createLogger } from './logger.js';
+
+export interface BuildOptions {
+  logger?: Logger;
+}
+
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: (options.logger ?? createLogger(config)) as FastifyBaseLogger,
+    bodyLimit: config.limits.bodyBytes,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    routerOptions: { maxParamLength: 4 * config.limits.nameBytes + 64 },
+    // Long polls and lock waits hold a request for up to 60 s; keep sockets longer than that.
+    keepAliveTimeout: 72_000,
+    forceCloseConnections: 'idle',
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  // Responses are plain JSON.stringify: the zod schemas document them; validating every response would
+  // cost CPU on the hot path for no client-visible gain (tests check the shapes).
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    return payload;
+  });
+
+  await app.register(configPlugin, { config });
+  await app.register(errorsPlugin);
+  await app.register(swaggerPlugin);
+  await app.register(redisPlugin);
+  await app.register(metricsPlugin);
+  await app.register(authPlugin);
+  await app.register(rateLimitPlugin);
+  await app.register(routes);
+  return app as unknown as FastifyInstance;
+}

@@ -1,0 +1,84 @@
+// Process-wide wake-ups over Redis pub/sub: one subscriber connection per app instance, one PSUBSCRIBE to
+// <prefix>:ev:*, and an in-memory fan-out to whoever waits on a channel (lock waiters, lease waiters, long
+// polls, claims). Scripts PUBLISH to keys.event(...) when something a waiter may want happens, so waiting
+// costs no Redis connection and no polling, and works across Baton instances on one Redis.
+// When the subscriber reconnects, every waiter is woken once ("resync") so nothing sleeps on a lost message.
+import { EventEmitter } from 'node:events';
+import type { RedisClient } from './connection.js';
+
+export const RESYNC = '\u0000resync';
+
+export type WaitOutcome = 'event' | 'timeout' | 'aborted';
+
+export interface Notifier {
+  /** Listen to one channel; returns the function that stops listening. */
+  listen(channel: string, listener: (message: string) => void): () => void;
+  /**
+   * Resolve on the next message on `channel`, after `timeoutMs`, or when `signal` aborts, whichever comes
+   * first. Callers subscribe-then-check: call wait() (it listens synchronously), then try the operation,
+   * then await the promise, so a message published between the try and the await is not missed.
+   */
+  wait(channel: string, timeoutMs: number, signal?: AbortSignal): { outcome: Promise<WaitOutcome>; cancel(): void };
+  /** Number of parked waiters (all channels). */
+  waiting(): number;
+  close(): Promise<void>;
+}
+
+export async function createNotifier(subscriber: RedisClient, pattern: string): Promise<Notifier> {
+  const emitter = new EventEmitter();
+  emitter.setMaxListeners(0);
+  let parked = 0;
+  let everReady = false;
+
+  subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
+    emitter.emit(channel, message);
+  });
+  subscriber.on('ready', () => {
+    // ioredis re-subscribes by itself; messages sent while we were away are lost, so wake everyone.
+    if (everReady) for (const name of emitter.eventNames()) emitter.emit(name, RESYNC);
+    everReady = true;
+  });
+  try {
+    await subscriber.connect();
+    await subscriber.psubscribe(pattern);
+  } catch {
+    // Redis is down at start: ioredis keeps reconnecting and subscribes when it can; waiters fall back to timers.
+    subscriber.once('ready', () => void subscriber.psubscribe(pattern).catch(() => undefined));
+  }
+
+  return {
+    listen(channel, listener) {
+      emitter.on(channel, listener);
+      return () => emitter.off(channel, listener);
+    },
+    wait(channel, timeoutMs, signal) {
+      let cancel: () => void = () => undefined;
+      const outcome = new Promise<WaitOutcome>((resolve) => {
+        if (signal?.aborted) return resolve('aborted');
+        parked++;
+        let done = false;
+        const finish = (o: WaitOutcome) => {
+          if (done) return;
+          done = true;
+          parked--;
+          clearTimeout(timer);
+          emitter.off(channel, onMessage);
+          signal?.removeEventListener('abort', onAbort);
+          resolve(o);
+        };
+        const onMessage = () => finish('event');
+        const onAbort = () => finish('aborted');
+        const timer = setTimeout(() => finish('timeout'), Math.max(0, timeoutMs));
+        emitter.on(channel, onMessage);
+        signal?.addEventListener('abort', onAbort, { once: true });
+        cancel = () => finish('aborted');
+      });
+      return { outcome, cancel: () => cancel() };
+    },
+    waiting: () => parked,
+    async close() {
+      emitter.removeAllListeners();
+      subscriber.disconnect();
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// A private, real redis-server per test file: a free loopback port, no persistence unless asked, killed in
+// teardown (and on process exit, so a crashed test file leaves no orphan). stop()/start() restart it on the
+// same port for resilience tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from '../../src/redis/embedded.js';
+
+export interface TestRedis {
+  url: string;
+  port: number;
+  dir: string;
+  /** A plain client for assertions (closed in teardown). */
+  client: Redis;
+  flush(): Promise<void>;
+  /** SIGKILL (or SIGTERM when graceful) the server; resolves once it has exited. */
+  stop(graceful?: boolean): Promise<void>;
+  /** Start it again on the same port and data dir. */
+  start(): Promise<void>;
+}
+
+interface Teardownable {
+  teardown(fn: () => unknown): void;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
+export async function startRedis(t: Teardownable, extraArgs: string[] = []): Promise<TestRedis> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
+  let child: ChildProcess | undefined;
+
+  const launch = async () => {
+    const c = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
+      '--protected-mode', 'no', ...extraArgs,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(c);
+    c.once('exit', () => live.delete(c));
+    let out = '';
+    await new Promise<void>((ok, fail) => {
+      const onData = (b: Buffer) => {
+        out += b.toString();
+        if (out.includes('Ready to accept connections')) ok();
+      };
+      c.stdout?.on('data', onData);
+      c.stderr?.on('data', onData);
+      c.once('exit', (code) => fail(new Error(`redis-server exited (${code}): ${out.slice(-1000)}`)));
+    });
+    c.stdout?.removeAllListeners('data');
+    c.stdout?.resume();
+    c.stderr?.resume();
+    child = c;
+  };
+  await launch();
+
+  const client = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 20, 200) });
+  client.on('error', () => undefined);
+  await client.connect();
+
+  const stop = async (graceful = false) => {
+    const c = child;
+    if (!c || c.exitCode !== null || c.signalCode !== null) return;
+    const exited = new Promise((r) => c.once('exit', r));
+    c.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+    await exited;
+  };
+
+  t.teardown(async () => {
+    client.disconnect();
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    dir,
+    client,
+    flush: async () => {
+      await client.flushall();
+    },
+    stop,
+    start: async () => {
+      await launch();
+      if (client.status !== 'ready') await new Promise((r) => client.once('ready', r));
+    },
+  };
+}
