@@ -1,0 +1,176 @@
+// Locks (/v1/locks/{name}) and semaphores (/v1/semaphores/{name}): thin handlers over src/locks/service.ts.
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createLocksService } from '../src/locks/service.js';
+import { nameSchema, problems } from '../src/schemas/common.js';
+import { clientGone } from './lib/client-gone.js';
+
+const CONTROL = /\p{Cc}/u;
+
+const locksRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { locks: limits, limits: { nameBytes } } = app.config;
+  const service = createLocksService({
+    redis: app.redis,
+    keys: app.keys,
+    notifier: app.notifier,
+    config: app.config,
+    metrics: app.metrics.registry,
+  });
+
+  const ttlMs = z.number().int().min(limits.minTtlMs).max(limits.maxTtlMs)
+    .describe(`Lease time in ms (${limits.minTtlMs}-${limits.maxTtlMs}); the lock frees itself when it runs out`)
+    .meta({ example: 30_000 });
+  const waitMs = z.number().int().min(0).max(limits.maxWaitMs).default(0)
+    .describe(`How long to wait for a release, in ms (0-${limits.maxWaitMs}); 0 = try once`)
+    .meta({ example: 5_000 });
+  const token = z.string().min(1).max(128).describe('The token the acquisition returned').meta({ example: 'hT3kq1xVdQ2b9w0cE7pNzA' });
+  const expiresAt = z.string().describe('When the lease runs out (ISO-8601 UTC, Redis server time)').meta({ example: '2026-11-22T01:00:30.000Z' });
+  const LockParams = z.object({ name: nameSchema(nameBytes, 'lock name').meta({ example: 'invoice-42' }) });
+  const SemParams = z.object({ name: nameSchema(nameBytes, 'semaphore name').meta({ example: 'pdf-renderers' }) });
+
+  const LockGrant = z.object({
+    name: z.string(),
+    token,
+    fence: z.number().int().describe('Fencing token: grows with every acquisition of this name, forever. Pass it to the resource you protect and have it refuse lower ones.').meta({ example: 17 }),
+    ttlMs: z.number().int(),
+    expiresAt,
+  }).meta({ id: 'LockGrant', example: { name: 'invoice-42', token: 'hT3kq1xVdQ2b9w0cE7pNzA', fence: 17, ttlMs: 30_000, expiresAt: '2026-11-22T01:00:30.000Z' } });
+  const PermitGrant = z.object({ name: z.string(), token, ttlMs: z.number().int(), expiresAt })
+    .meta({ id: 'PermitGrant', example: { name: 'pdf-renderers', token: 'Vb8sN0c2qkR1mZ7xYp4eLw', ttlMs: 60_000, expiresAt: '2026-11-22T01:01:00.000Z' } });
+
+  const lockTags = ['locks'];
+  const semTags = ['semaphores'];
+  const config = { scope: 'locks' as const };
+
+  app.post('/v1/locks/:name/acquire', {
+    config,
+    schema: {
+      tags: lockTags,
+      summary: 'Acquire a lock (optionally waiting for it)',
+      description:
+        'Takes the lock when it is free and returns a fresh token and the next fencing number. When the same `owner` already holds it, ' +
+        're-enters it (hold count + 1, TTL set to `ttlMs`, same token and fence). With `waitMs` the request waits, in arrival order ' +
+        'within this server, and is woken by the release (pub/sub) or the holder\'s expiry; no polling. 409 `lock_not_acquired` carries ' +
+        'the holder\'s remaining `ttlMs`.',
+      params: LockParams,
+      body: z.object({
+        ttlMs,
+        waitMs,
+        owner: z.string().min(1).max(256).refine((s) => !CONTROL.test(s), 'owner must not contain control characters')
+          .optional()
+          .describe('Who acquires (e.g. "worker-7"): acquiring again with the same owner while holding the lock re-enters it')
+          .meta({ example: 'worker-7' }),
+      }).strict(),
+      response: { 200: LockGrant, ...problems(409) },
+    },
+  }, async (request, reply) =>
+    service.locks.acquire(request.auth.tenant, request.params.name, request.body, clientGone(reply)));
+
+  app.post('/v1/locks/:name/renew', {
+    config,
+    schema: {
+      tags: lockTags,
+      summary: 'Extend a held lock',
+      description: 'Sets the lease to `ttlMs` from now. 409 `lock_not_owner` when the lock expired (`reason: "expired"`) or is held by another token (`reason: "taken"`).',
+      params: LockParams,
+      body: z.object({ token, ttlMs }).strict(),
+      response: { 200: LockGrant, ...problems(409) },
+    },
+  }, async (request) => service.locks.renew(request.auth.tenant, request.params.name, request.body.token, request.body.ttlMs));
+
+  app.post('/v1/locks/:name/release', {
+    config,
+    schema: {
+      tags: lockTags,
+      summary: 'Release a held lock',
+      description: 'Gives back one hold: `remaining` > 0 after a re-entrant release; at 0 the lock is free and waiters are woken. 409 `lock_not_owner` with `reason` `expired` or `taken`.',
+      params: LockParams,
+      body: z.object({ token }).strict(),
+      response: {
+        200: z.object({ released: z.literal(true), remaining: z.number().int().describe('Holds left (re-entry)') })
+          .meta({ example: { released: true, remaining: 0 } }),
+        ...problems(409),
+      },
+    },
+  }, async (request) => service.locks.release(request.auth.tenant, request.params.name, request.body.token));
+
+  app.get('/v1/locks/:name', {
+    config,
+    schema: {
+      tags: lockTags,
+      summary: 'Inspect a lock',
+      description: 'Whether it is held, the remaining TTL, and the current fencing number (0 if never acquired). Never the token.',
+      params: LockParams,
+      response: {
+        200: z.object({ name: z.string(), held: z.boolean(), ttlMs: z.number().int().optional(), fence: z.number().int() })
+          .meta({ example: { name: 'invoice-42', held: true, ttlMs: 12_345, fence: 17 } }),
+        ...problems(),
+      },
+    },
+  }, async (request) => service.locks.inspect(request.auth.tenant, request.params.name));
+
+  app.post('/v1/semaphores/:name/acquire', {
+    config,
+    schema: {
+      tags: semTags,
+      summary: 'Acquire a permit of a semaphore (optionally waiting)',
+      description:
+        'Up to `limit` holders at once, each with its own token and TTL; a holder whose TTL ran out no longer counts. A `limit` other than ' +
+        'the one in force is 409 `semaphore_limit_mismatch` unless the semaphore is empty. With `waitMs` the request waits (arrival order ' +
+        'within this server), woken by a release or the earliest holder\'s expiry; 409 `semaphore_full` when the wait runs out.',
+      params: SemParams,
+      body: z.object({
+        limit: z.number().int().min(1).max(100_000).describe('Permits (1-100000)').meta({ example: 4 }),
+        ttlMs,
+        waitMs,
+      }).strict(),
+      response: { 200: PermitGrant, ...problems(409) },
+    },
+  }, async (request, reply) =>
+    service.semaphores.acquire(request.auth.tenant, request.params.name, request.body, clientGone(reply)));
+
+  app.post('/v1/semaphores/:name/renew', {
+    config,
+    schema: {
+      tags: semTags,
+      summary: 'Extend a permit',
+      description: 'Sets the permit\'s lease to `ttlMs` from now. 409 `semaphore_not_holder` when the token holds no permit (expired, released, unknown).',
+      params: SemParams,
+      body: z.object({ token, ttlMs }).strict(),
+      response: { 200: PermitGrant, ...problems(409) },
+    },
+  }, async (request) => service.semaphores.renew(request.auth.tenant, request.params.name, request.body.token, request.body.ttlMs));
+
+  app.post('/v1/semaphores/:name/release', {
+    config,
+    schema: {
+      tags: semTags,
+      summary: 'Give a permit back',
+      description: 'Frees the permit and wakes a waiter. 409 `semaphore_not_holder` when the token holds no permit.',
+      params: SemParams,
+      body: z.object({ token }).strict(),
+      response: {
+        200: z.object({ released: z.literal(true), holders: z.number().int().describe('Holders left') })
+          .meta({ example: { released: true, holders: 2 } }),
+        ...problems(409),
+      },
+    },
+  }, async (request) => service.semaphores.release(request.auth.tenant, request.params.name, request.body.token));
+
+  app.get('/v1/semaphores/:name', {
+    config,
+    schema: {
+      tags: semTags,
+      summary: 'Inspect a semaphore',
+      description: 'The number of unexpired holders and, while there are any, the limit in force.',
+      params: SemParams,
+      response: {
+        200: z.object({ name: z.string(), holders: z.number().int(), limit: z.number().int().optional() })
+          .meta({ example: { name: 'pdf-renderers', holders: 3, limit: 4 } }),
+        ...problems(),
+      },
+    },
+  }, async (request) => service.semaphores.inspect(request.auth.tenant, request.params.name));
+};
+
+export default locksRoutes;
