@@ -1,9 +1,11 @@
 // The explicit list of route modules (no autoload): adding an area means adding one line here.
 import type { FastifyInstance } from 'fastify';
 import healthRoutes from './health.js';
+import queuesRoutes from './queues.js';
 import locksRoutes from './locks.js';
 
 export default async function routes(app: FastifyInstance) {
   await app.register(healthRoutes);
+  await app.register(queuesRoutes);
   await app.register(locksRoutes);
 }

@@ -18,19 +18,34 @@ export function createKeys(prefix: string) {
     event: (tenant: string, area: string, name: string) => `${prefix}:ev:${tenant}:${area}:${name}`,
 
     cache: {
-      /** The value (content type + bytes in one string). Tagged by the user key: spreads over slots. */
-      value: (tenant: string, key: string) => `${t(tenant)}:c:{${key}}`,
-      /** The current lease token for a key; same tag as the value so fill-under-lease is one script. */
-      lease: (tenant: string, key: string) => `${t(tenant)}:cl:{${key}}`,
-      /** SCAN MATCH pattern for the tenant's values: a fixed escaped prefix, then the client's glob. */
-      valueMatch: (tenant: string, glob: string) => `${escapeGlob(`${t(tenant)}:c:{`)}${glob}}`,
+      // Value and lease of one key: "<p>:<t>:c:v{=<key>}" and "<p>:<t>:c:l{=<key>}". The hash tag starts with a
+      // fixed "=" so it is never empty (a key beginning with "}" would otherwise hash the whole name and put
+      // value and lease in different Cluster slots); both always land in the same slot. One SCAN MATCH
+      // (cache.match) finds values and leases alike, with the key text at a fixed position.
+      /** The value (version, ETag, content type and bytes packed in one string). */
+      value: (tenant: string, key: string) => `${t(tenant)}:c:v{=${key}}`,
+      /** The current lease token for a key; same slot as the value so fill-under-lease is one script. */
+      lease: (tenant: string, key: string) => `${t(tenant)}:c:l{=${key}}`,
+      /** Offset of the "v"/"l" kind letter in the tenant's cache keys (tells values from leases in a SCAN). */
+      kindOffset: (tenant: string) => `${t(tenant)}:c:`.length,
+      /**
+       * SCAN MATCH pattern for the tenant's values and leases whose key matches the client's glob: an escaped,
+       * fixed tenant prefix (glob characters there can never widen it), then the glob, then the closing brace.
+       */
+      match: (tenant: string, glob: string) => `${escapeGlob(`${t(tenant)}:c:`)}[vl]{=${glob}}`,
     },
 
     locks: {
-      lock: (tenant: string, name: string) => `${t(tenant)}:l:{${name}}`,
-      fence: (tenant: string, name: string) => `${t(tenant)}:lf:{${name}}`,
-      semaphore: (tenant: string, name: string) => `${t(tenant)}:s:{${name}}`,
-      semaphoreLimit: (tenant: string, name: string) => `${t(tenant)}:sl:{${name}}`,
+      // The hash tag starts with a fixed "=" so it is never empty (a name beginning with "}" would otherwise
+      // hash the whole key): a lock and its fence, a semaphore and its limit, always share one Cluster slot.
+      /** The lock: HASH token, owner, count (re-entry), fence; PEXPIRE = the lease. */
+      lock: (tenant: string, name: string) => `${t(tenant)}:l:{=${name}}`,
+      /** The fence counter of a lock name: INCR on every acquisition, never expires. */
+      fence: (tenant: string, name: string) => `${t(tenant)}:lf:{=${name}}`,
+      /** A semaphore's holders: ZSET token → expiry (ms, Redis server time). */
+      semaphore: (tenant: string, name: string) => `${t(tenant)}:s:{=${name}}`,
+      /** The limit in force while the semaphore has holders; expires with the last holder. */
+      semaphoreLimit: (tenant: string, name: string) => `${t(tenant)}:sl:{=${name}}`,
     },
 
     queues: {
@@ -38,11 +53,39 @@ export function createKeys(prefix: string) {
       tag: (tenant: string, queue: string) => `${t(tenant)}:q:{${queue}}`,
       /** The tenant's queue registry (a set of names); its own slot. */
       registry: (tenant: string) => `${t(tenant)}:queues`,
+      /** Every queue of every tenant ("tenant/queue"), read by the metrics scrape; its own slot. */
+      all: `${prefix}:queues:all`,
+      /** The keys of one queue, all under its tag (one slot, so every queue script runs on Cluster). */
+      of: (tenant: string, queue: string) => {
+        const tag = `${t(tenant)}:q:{${queue}}`;
+        return {
+          ready: `${tag}:ready`, // ZSET id → (9 - priority) * 2^40 + sequence
+          delayed: `${tag}:delayed`, // ZSET id → due time (ms)
+          inflight: `${tag}:inflight`, // ZSET id → visibility deadline (ms)
+          dead: `${tag}:dead`, // ZSET id → time of death (ms)
+          body: `${tag}:body`, // HASH id → body (JSON text)
+          meta: `${tag}:meta`, // HASH id → JSON record (priority, score, attempts, receipt, last error, ...)
+          stats: `${tag}:stats`, // HASH createdAt, seq, enqueued, acked, dead, redriven
+          policy: `${tag}:policy`, // HASH the queue policy (PUT /v1/queues/{queue})
+          dedup: `${tag}:dedup`, // HASH dedupId → first id
+          dedupExp: `${tag}:dedupexp`, // ZSET dedupId → end of its window (ms)
+        };
+      },
     },
 
     tasks: {
       /** BullMQ prefix per tenant; BullMQ appends :<queueName>:... so the tag keeps one queue in one slot. */
       bullPrefix: (tenant: string) => `${t(tenant)}:t`,
+      /** BullMQ queue name of a task type: the type in braces (its Cluster hash tag); ':' → '~' (BullMQ forbids ':'). */
+      queueName: (type: string) => `{${type.replace(/:/g, '~')}}`,
+      /** Revocation tombstone/flag of one task (JSON, PX = retention). Same tag as the task's queue. */
+      revoked: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tr:{${type.replace(/:/g, '~')}}:${jobId}`,
+      /** idempotencyKey → task id (PX = retention); its own slot. */
+      idempotency: (tenant: string, digest: string) => `${t(tenant)}:ti:${digest}`,
+      /** Set of the tenant's task types ever submitted (lists, metrics). */
+      types: (tenant: string) => `${t(tenant)}:tasks:types`,
+      /** Hash schedule id → task type (the scheduler itself lives in that type's BullMQ queue). */
+      schedules: (tenant: string) => `${t(tenant)}:tasks:schedules`,
     },
 
     rateLimit: `${prefix}:rl:`,

@@ -1,0 +1,118 @@
+-- Dequeue up to max messages: promote due delayed messages, return expired in-flight ones to ready (or to
+-- dead once their attempts are spent), pop the highest-priority oldest ones, stamp a fresh receipt and
+-- attempts + 1 on each and move them in flight until now + visibility
+-- KEYS[1] ready
+-- KEYS[2] delayed
+-- KEYS[3] inflight
+-- KEYS[4] dead
+-- KEYS[5] body
+-- KEYS[6] meta
+-- KEYS[7] stats
+-- KEYS[8] policy
+-- ARGV[1] max
+-- ARGV[2] visibilityMs
+-- ARGV[3] defaultVisibilityMs
+-- ARGV[4] maxVisibilityMs
+-- ARGV[5] nonce
+-- returns: { now, nextAt, expired, expiredDead, dropped, id, receipt, body, attempts, priority, enqueuedAt, ... }
+--   now = server time (ms); nextAt = earliest delayed due time or in-flight deadline (ms), -1 when none;
+--   expired = in-flight messages whose visibility ran out and went back to ready; expiredDead = those that
+--   went to dead instead (attempts spent); dropped = messages discarded by the policy's retentionMs;
+--   then six fields per delivered message. ARGV[2] 0 = the policy's (or the default) visibility.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local BATCH = 1000 -- bound on the maintenance work of one call; the rest waits for the next call
+
+local pol = redis.call('HMGET', KEYS[8], 'visibilityMs', 'retentionMs')
+local vis = tonumber(ARGV[2])
+if vis <= 0 then vis = tonumber(pol[1]) or tonumber(ARGV[3]) end
+vis = math.min(vis, tonumber(ARGV[4]))
+local retention = tonumber(pol[2])
+
+local function fmt(n) return string.format('%.0f', n) end
+
+-- 1. delayed messages that are due → ready, at their original priority/sequence position
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, BATCH)
+for _, id in ipairs(due) do
+  local raw = redis.call('HGET', KEYS[6], id)
+  if raw then redis.call('ZADD', KEYS[1], fmt(cjson.decode(raw).s), id) end
+end
+if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #due - 1) end
+
+-- 2. in-flight messages past their visibility deadline → ready, or dead when attempts are spent
+local expired, expiredDead = 0, 0
+local late = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, BATCH)
+for _, id in ipairs(late) do
+  local raw = redis.call('HGET', KEYS[6], id)
+  if raw then
+    local m = cjson.decode(raw)
+    if m.a >= m.m then
+      m.r = ''
+      m.w = 'visibility timeout expired on attempt ' .. m.a .. ' of ' .. m.m
+      redis.call('HSET', KEYS[6], id, cjson.encode(m))
+      redis.call('ZADD', KEYS[4], now, id)
+      expiredDead = expiredDead + 1
+    else
+      -- the receipt stays valid until the next delivery: a late ack from the same consumer still counts
+      redis.call('ZADD', KEYS[1], fmt(m.s), id)
+      expired = expired + 1
+    end
+  end
+end
+if #late > 0 then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, #late - 1) end
+if expiredDead > 0 then redis.call('HINCRBY', KEYS[7], 'dead', expiredDead) end
+
+-- 3. retention: dead letters older than retentionMs are forgotten (bounded per call)
+if retention then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - retention, 'LIMIT', 0, 100)
+  if #old > 0 then
+    redis.call('HDEL', KEYS[5], unpack(old))
+    redis.call('HDEL', KEYS[6], unpack(old))
+    redis.call('ZREMRANGEBYRANK', KEYS[4], 0, #old - 1)
+  end
+end
+
+-- 4. pop up to max, highest priority first, FIFO within a priority
+local out = { now, -1, expired, expiredDead, 0 }
+local max = tonumber(ARGV[1])
+local ids = redis.call('ZRANGE', KEYS[1], 0, max - 1)
+local dropped = 0
+if #ids > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
+  local deadline = now + vis
+  for _, id in ipairs(ids) do
+    local raw = redis.call('HGET', KEYS[6], id)
+    if raw then
+      local m = cjson.decode(raw)
+      if retention and m.t + retention <= now then
+        redis.call('HDEL', KEYS[5], id)
+        redis.call('HDEL', KEYS[6], id)
+        dropped = dropped + 1
+      else
+        m.a = m.a + 1
+        m.r = id .. '.' .. m.a .. '.' .. ARGV[5]
+        redis.call('HSET', KEYS[6], id, cjson.encode(m))
+        redis.call('ZADD', KEYS[3], deadline, id)
+        local n = #out
+        out[n + 1] = id
+        out[n + 2] = m.r
+        out[n + 3] = redis.call('HGET', KEYS[5], id)
+        out[n + 4] = m.a
+        out[n + 5] = m.p
+        out[n + 6] = m.t
+      end
+    end
+  end
+end
+out[5] = dropped
+
+-- 5. when to look again: the earliest delayed due time or in-flight deadline
+if #out == 5 then
+  local d = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local f = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+  local nextAt = -1
+  if d[2] then nextAt = tonumber(d[2]) end
+  if f[2] and (nextAt < 0 or tonumber(f[2]) < nextAt) then nextAt = tonumber(f[2]) end
+  out[2] = nextAt
+end
+return out
