@@ -1,0 +1,22 @@
+// The contract of a built-in task handler: run in-process by a BullMQ Worker (src/tasks/service.ts).
+import type { Config } from '../../config.js';
+
+export interface HandlerContext {
+  payload: unknown;
+  /** Aborted on revoke, on the task's timeoutMs and on shutdown. */
+  signal: AbortSignal;
+  /** 1 for the first run. */
+  attempt: number;
+  progress(current: number, total: number, status?: string): Promise<void>;
+}
+
+export interface TaskHandler {
+  /** The task type it serves. */
+  type: string;
+  /** Checks a payload at submit time; throws AppError (400) when it can never succeed. */
+  validate(payload: unknown): void;
+  /** Runs one attempt: the resolved value is the result; a throw is a failed attempt (retried with backoff). */
+  run(ctx: HandlerContext): Promise<unknown>;
+}
+
+export type HandlerFactory = (config: Config) => TaskHandler;

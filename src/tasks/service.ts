@@ -1,0 +1,789 @@
+// Tasks on BullMQ: one Queue per (tenant, type), created lazily and kept in a bounded LRU; Celery-like states
+// (state.ts); HTTP workers through BullMQ's manual processing (getNextJob with our token, extendLock,
+// moveToCompleted, moveToFailed) with the stalled-job check running in manual mode; built-in handlers run
+// by in-process Workers; revokes, idempotency and schedules kept in Redis.
+//
+// Connections: every Queue and every manual Worker shares ONE command connection (`redis`, fail-fast, so
+// an outage is a 503 at once). Parked claims and event streams wait on the process-wide notifier (no
+// connection each). In-process handler Workers share one blocking connection plus one blocking connection
+// per (configured tenant, handler type) that BullMQ duplicates for BZPOPMIN.
+import { createHash, randomUUID } from 'node:crypto';
+import { Job, Queue, UnrecoverableError, Worker, createRedisBackend, defaultRepeatStrategy, type JobsOptions } from 'bullmq';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import type { RedisClient } from '../redis/connection.js';
+import type { Keys } from '../redis/keys.js';
+import type { Notifier } from '../redis/notifier.js';
+import type { TaskHandler } from './handlers/index.js';
+import { FINAL_STATES, REVOKED_REASON, bullStatesFor, toTaskView, type BullState, type RevokedTombstone, type TaskState, type TaskView } from './state.js';
+
+export interface TaskData {
+  payload: unknown;
+  timeoutMs?: number;
+}
+type TaskJob = Job<TaskData, unknown, string>;
+
+export interface SubmitInput {
+  type: string;
+  payload: unknown;
+  delayMs?: number;
+  priority?: number;
+  attempts?: number;
+  backoff?: { type: 'fixed' | 'exponential'; delayMs: number };
+  timeoutMs?: number;
+  idempotencyKey?: string;
+}
+
+export interface TaskMetrics {
+  transition(type: string, state: TaskState): void;
+  duration(type: string, state: TaskState, seconds: number): void;
+}
+
+export interface Logger {
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface TasksServiceOptions {
+  /** The command connection every Queue and manual Worker shares (the service does not close it). */
+  redis: RedisClient;
+  keys: Keys;
+  notifier: Notifier;
+  config: Config;
+  metrics?: TaskMetrics;
+  log?: Logger;
+  handlers?: Map<string, TaskHandler>;
+  /** Most (tenant, type) queues kept open at once (least recently used are closed). */
+  maxQueues?: number;
+  /** Lock of a claim without lockMs. */
+  defaultLockMs?: number;
+  /** Upper bound of the stalled-job check interval (it shrinks to the shortest lockMs seen). */
+  stalledIntervalMs?: number;
+}
+
+export const CLAIM_MAX_WAIT_MS = 20_000;
+export const LOCK_MIN_MS = 100;
+export const LOCK_MAX_MS = 3_600_000;
+const MAX_SCHEDULES = 1000;
+
+interface Entry {
+  tenant: string;
+  type: string;
+  queue: Queue<TaskData, unknown, string>;
+  worker?: Worker<TaskData, unknown, string>;
+}
+
+export interface ClaimResult {
+  task: { id: string; type: string; payload: unknown; attempt: number };
+  token: string;
+  lockMs: number;
+  expiresAt: string;
+}
+
+export interface ScheduleInput {
+  cron?: string;
+  everyMs?: number;
+  tz?: string;
+  task: { type: string; payload: unknown; priority?: number; attempts?: number; backoff?: { type: 'fixed' | 'exponential'; delayMs: number } };
+}
+
+export interface ScheduleView extends ScheduleInput {
+  id: string;
+  nextRunAt?: string;
+}
+
+export type StreamItem = { kind: 'state'; id: string; view: TaskView } | { kind: 'keepalive' };
+
+const notFound = (what = 'task') => new AppError('not_found', `No such ${what}`);
+const tokenInvalid = (detail = 'The token is stale or belongs to another claim: the task was not changed') =>
+  new AppError('task_token_invalid', detail);
+
+/** Opaque task ids: base64url of "<type>|<jobId>" ('|' never occurs in a type). */
+export function encodeTaskId(type: string, jobId: string): string {
+  return Buffer.from(`${type}|${jobId}`).toString('base64url');
+}
+export function decodeTaskId(id: string): { type: string; jobId: string } | undefined {
+  if (!/^[A-Za-z0-9_-]{3,1024}$/.test(id)) return undefined;
+  const raw = Buffer.from(id, 'base64url').toString('utf8');
+  const bar = raw.indexOf('|');
+  if (bar < 1) return undefined;
+  const type = raw.slice(0, bar);
+  const jobId = raw.slice(bar + 1);
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(type) || !jobId || /[\s|]/.test(jobId)) return undefined;
+  return { type, jobId };
+}
+
+/** BullMQ's lock-token errors (missing lock, lock mismatch, not active) mean a stale or foreign token. */
+function isLockError(err: unknown): boolean {
+  return err instanceof Error && /Missing lock|Lock mismatch|is not in the active state|Missing key for job/.test(err.message);
+}
+
+/** The token carries the claim's lock duration so progress (which heartbeats) knows how far to extend. */
+function tokenLockMs(token: string, fallback: number): number {
+  const m = /\.(\d{1,9})$/.exec(token);
+  const n = m ? Number(m[1]) : NaN;
+  return Number.isFinite(n) && n >= LOCK_MIN_MS && n <= LOCK_MAX_MS ? n : fallback;
+}
+
+function bytes(v: unknown): number {
+  return Buffer.byteLength(JSON.stringify(v ?? null));
+}
+
+export function createTasksService(o: TasksServiceOptions) {
+  const { redis, keys, notifier, config } = o;
+  const retentionMs = config.tasks.retentionMs;
+  const retentionS = Math.max(1, Math.ceil(retentionMs / 1000));
+  const maxQueues = o.maxQueues ?? 512;
+  const defaultLockMs = o.defaultLockMs ?? 30_000;
+  const stalledCeiling = o.stalledIntervalMs ?? 30_000;
+  const handlers = o.handlers ?? new Map<string, TaskHandler>();
+  const entries = new Map<string, Promise<Entry>>();
+  const inProcess: Worker<TaskData, unknown, string>[] = [];
+  let blocking: RedisClient | undefined;
+  let closed = false;
+  let parkedClaims = 0;
+
+  const typeChannel = (tenant: string, type: string) => keys.event(tenant, 'tasks', type);
+  const taskChannel = (tenant: string, id: string) => keys.event(tenant, 'task', id);
+  const publish = (channel: string, message: string) => {
+    redis.publish(channel, message).catch(() => undefined);
+  };
+  const bullOpts = (tenant: string) => ({ connection: redis as never, prefix: keys.tasks.bullPrefix(tenant), skipWaitingForReady: true });
+
+  async function openEntry(tenant: string, type: string): Promise<Entry> {
+    const queue = new Queue<TaskData, unknown, string>(keys.tasks.queueName(type), bullOpts(tenant));
+    queue.on('error', () => undefined);
+    try {
+      await queue.waitUntilReady();
+      await redis.sadd(keys.tasks.types(tenant), type);
+    } catch (err) {
+      await queue.close().catch(() => undefined);
+      throw err;
+    }
+    return { tenant, type, queue };
+  }
+
+  async function entry(tenant: string, type: string): Promise<Entry> {
+    if (closed) throw new AppError('shutting_down', 'The server is shutting down');
+    const k = `${tenant}\u0000${type}`;
+    let p = entries.get(k);
+    if (p) {
+      entries.delete(k);
+      entries.set(k, p);
+      return p;
+    }
+    p = openEntry(tenant, type);
+    entries.set(k, p);
+    p.catch(() => entries.delete(k));
+    while (entries.size > maxQueues) {
+      const [oldKey, old] = entries.entries().next().value as [string, Promise<Entry>];
+      entries.delete(oldKey);
+      old.then(closeEntry, () => undefined);
+    }
+    return p;
+  }
+
+  async function closeEntry(e: Entry) {
+    await e.worker?.close(true).catch(() => undefined);
+    await e.queue.close().catch(() => undefined);
+  }
+
+  /** The manual Worker of a queue: no processor, no blocking connection, stalled check running. */
+  async function manualWorker(e: Entry, lockMs: number): Promise<Worker<TaskData, unknown, string>> {
+    if (!e.worker) {
+      const w = new Worker<TaskData, unknown, string>(
+        e.queue.name,
+        undefined,
+        { ...bullOpts(e.tenant), autorun: false, lockDuration: defaultLockMs, stalledInterval: stalledCeiling, maxStalledCount: 1 },
+        (name, opts) => createRedisBackend(name, opts, {}),
+      );
+      w.on('error', (err) => o.log?.debug({ err: err.message, type: e.type }, 'task worker error'));
+      w.on('stalled', (jobId) => {
+        publish(typeChannel(e.tenant, e.type), 'stalled');
+        publish(taskChannel(e.tenant, encodeTaskId(e.type, jobId)), 'stalled');
+      });
+      e.worker = w;
+      await w.startStalledCheckTimer();
+    }
+    // A lapsed lock must be noticed within about one lock period: shrink the check interval to it.
+    const wanted = Math.max(LOCK_MIN_MS, Math.min(stalledCeiling, lockMs));
+    if (wanted < e.worker.opts.stalledInterval!) {
+      e.worker.opts.stalledInterval = wanted;
+      await e.worker.startStalledCheckTimer();
+    }
+    return e.worker;
+  }
+
+  function decode(id: string) {
+    const d = decodeTaskId(id);
+    if (!d) throw notFound();
+    return d;
+  }
+
+  async function readTombstone(tenant: string, type: string, jobId: string): Promise<RevokedTombstone | undefined> {
+    const raw = await redis.get(keys.tasks.revoked(tenant, type, jobId));
+    if (!raw) return undefined;
+    try {
+      return JSON.parse(raw) as RevokedTombstone;
+    } catch {
+      return { revokedAt: Date.now() };
+    }
+  }
+
+  function snapshot(job: TaskJob) {
+    return {
+      attemptsMade: job.attemptsMade ?? 0,
+      attemptsStarted: job.attemptsStarted ?? 0,
+      maxAttempts: job.opts.attempts ?? 1,
+      progress: job.progress,
+      returnvalue: job.returnvalue,
+      failedReason: job.failedReason || undefined,
+      timestamp: job.timestamp,
+      delay: job.delay ?? 0,
+      processedOn: job.processedOn,
+      finishedOn: job.finishedOn,
+    };
+  }
+
+  async function view(e: Entry, id: string, jobId: string, job: TaskJob | undefined, tombstone: RevokedTombstone | undefined): Promise<TaskView | undefined> {
+    let bullState: BullState = 'unknown';
+    let nextRunAt: number | undefined;
+    if (job) {
+      bullState = (await job.getState()) as BullState;
+      if (bullState === 'delayed') {
+        const score = await redis.zscore(e.queue.keys.delayed!, jobId);
+        if (score !== null) nextRunAt = Math.floor(Number(score) / 0x1000);
+      }
+    }
+    const v = toTaskView({ id, type: e.type, bullState, job: job ? snapshot(job) : undefined, nextRunAt, revoked: tombstone });
+    // Results and failures live for the retention, then the id is gone (BullMQ trims lazily).
+    if (v && job?.finishedOn && job.finishedOn + retentionMs < Date.now()) return undefined;
+    return v;
+  }
+
+  async function load(tenant: string, id: string) {
+    const { type, jobId } = decode(id);
+    const e = await entry(tenant, type);
+    const [job, tombstone] = await Promise.all([
+      Job.fromId<TaskData, unknown, string>(e.queue, jobId),
+      readTombstone(tenant, type, jobId),
+    ]);
+    return { e, type, jobId, job: job as TaskJob | undefined, tombstone };
+  }
+
+  async function get(tenant: string, id: string): Promise<TaskView> {
+    const { e, jobId, job, tombstone } = await load(tenant, id);
+    const v = await view(e, id, jobId, job, tombstone);
+    if (!v) throw notFound();
+    return v;
+  }
+
+  function jobOptions(input: Omit<SubmitInput, 'type' | 'payload' | 'idempotencyKey' | 'timeoutMs'>): JobsOptions {
+    const attempts = input.attempts ?? 1;
+    return {
+      attempts,
+      ...(attempts > 1 ? { backoff: { type: input.backoff?.type ?? 'exponential', delay: input.backoff?.delayMs ?? 1000 } } : {}),
+      // API priority 0..9, higher first; BullMQ: lower first. Every job is prioritized so the order holds.
+      priority: 10 - (input.priority ?? 0),
+      removeOnComplete: { age: retentionS },
+      removeOnFail: { age: retentionS },
+    };
+  }
+
+  function checkPayload(type: string, payload: unknown) {
+    const size = bytes(payload);
+    if (size > config.limits.payloadBytes) {
+      throw new AppError('payload_too_large', `payload is ${size} bytes; the limit is ${config.limits.payloadBytes} (BATON_MAX_PAYLOAD_BYTES)`);
+    }
+    handlers.get(type)?.validate(payload);
+  }
+
+  async function submit(tenant: string, input: SubmitInput): Promise<{ id: string; state: 'PENDING'; created: boolean }> {
+    checkPayload(input.type, input.payload);
+    const e = await entry(tenant, input.type);
+    const jobId = `t${randomUUID().replace(/-/g, '')}`;
+    const id = encodeTaskId(input.type, jobId);
+    let idemKey: string | undefined;
+    if (input.idempotencyKey !== undefined) {
+      idemKey = keys.tasks.idempotency(tenant, createHash('sha256').update(input.idempotencyKey).digest('hex'));
+      const set = await redis.set(idemKey, id, 'PX', retentionMs, 'NX');
+      if (set === null) {
+        const existing = await redis.get(idemKey);
+        if (existing) return { id: existing, state: 'PENDING', created: false };
+      }
+    }
+    try {
+      await e.queue.add(input.type, { payload: input.payload, ...(input.timeoutMs ? { timeoutMs: input.timeoutMs } : {}) }, {
+        ...jobOptions(input),
+        jobId,
+        ...(input.delayMs ? { delay: input.delayMs } : {}),
+      });
+    } catch (err) {
+      if (idemKey) await redis.del(idemKey).catch(() => undefined);
+      throw err;
+    }
+    o.metrics?.transition(input.type, 'PENDING');
+    publish(typeChannel(tenant, input.type), jobId);
+    return { id, state: 'PENDING', created: true };
+  }
+
+  async function list(tenant: string, q: { type: string; state?: TaskState; limit: number; cursor?: string }) {
+    const e = await entry(tenant, q.type);
+    const states = bullStatesFor(q.state);
+    let offset = q.cursor && /^\d{1,9}$/.test(q.cursor) ? Number(q.cursor) : 0;
+    const counts = await e.queue.getJobCounts(...(states as never[]));
+    const total = states.reduce((s, st) => s + (counts[st] ?? 0), 0);
+    const tasks: TaskView[] = [];
+    let scanned = 0;
+    // Walk the concatenation of the BullMQ lists from `offset`, keeping the jobs whose mapped state matches.
+    let skip = offset;
+    for (const st of states) {
+      const n = counts[st] ?? 0;
+      if (skip >= n) {
+        skip -= n;
+        continue;
+      }
+      const want = q.limit - scanned;
+      if (want <= 0) break;
+      const jobs = (await e.queue.getJobs([st as never], skip, skip + want - 1, true)) as TaskJob[];
+      skip = 0;
+      for (const job of jobs) {
+        scanned++;
+        if (!job?.id) continue;
+        const id = encodeTaskId(q.type, job.id);
+        const v = toTaskView({ id, type: q.type, bullState: st, job: snapshot(job) });
+        if (v && (!q.state || v.state === q.state)) tasks.push(v);
+      }
+    }
+    offset += scanned;
+    return { tasks, ...(offset < total && scanned > 0 ? { nextCursor: String(offset) } : {}) };
+  }
+
+  async function tombstone(tenant: string, type: string, jobId: string, createdAt: number | undefined) {
+    const t: RevokedTombstone = { revokedAt: Date.now(), ...(createdAt ? { createdAt } : {}) };
+    await redis.set(keys.tasks.revoked(tenant, type, jobId), JSON.stringify(t), 'PX', retentionMs);
+  }
+
+  async function revoke(tenant: string, id: string): Promise<TaskView> {
+    const { e, type, jobId, job, tombstone: existing } = await load(tenant, id);
+    const before = await view(e, id, jobId, job, existing);
+    if (!before || !job) throw notFound();
+    if (before.state === 'REVOKED') return before;
+    if (FINAL_STATES.has(before.state)) {
+      throw new AppError('conflict', `The task already finished (${before.state}); nothing to revoke`, { fields: { state: before.state } });
+    }
+    // The flag first: a worker (HTTP or in-process) that races with us sees it on its next call.
+    await tombstone(tenant, type, jobId, job.timestamp);
+    publish(taskChannel(tenant, id), 'revoked');
+    const state = await job.getState();
+    if (state !== 'active') {
+      try {
+        await job.remove();
+      } catch (err) {
+        if (!(err instanceof Error) || !/locked|scheduler/.test(err.message)) throw err;
+      }
+    } else if (!handlers.has(type)) {
+      // An HTTP worker holds it: fail it for good now with the holder's own token, so the lock cannot lapse
+      // into a re-run; the holder's next heartbeat/progress/complete answers 409 task_revoked.
+      const token = await redis.get(`${e.queue.toKey(jobId)}:lock`);
+      if (token) await job.moveToFailed(new UnrecoverableError(REVOKED_REASON), token).catch(() => undefined);
+    }
+    // (In-process handlers get an AbortSignal through the published message and fail it themselves.)
+    o.metrics?.transition(type, 'REVOKED');
+    return (await get(tenant, id).catch(() => undefined)) ?? { ...before, state: 'REVOKED', status: 'revoked', revokedAt: new Date().toISOString() };
+  }
+
+  async function retry(tenant: string, id: string): Promise<TaskView> {
+    const { e, jobId, job, tombstone } = await load(tenant, id);
+    const v = await view(e, id, jobId, job, tombstone);
+    if (!v || !job) throw notFound();
+    if (v.state !== 'FAILURE') throw new AppError('conflict', `Only a FAILURE can be retried; the task is ${v.state}`, { fields: { state: v.state } });
+    await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+    publish(typeChannel(tenant, e.type), jobId);
+    publish(taskChannel(tenant, id), 'retry');
+    o.metrics?.transition(e.type, 'PENDING');
+    return get(tenant, id);
+  }
+
+  // ---- HTTP workers ----
+
+  async function nextDue(e: Entry): Promise<number | undefined> {
+    const first = await redis.zrange(e.queue.keys.delayed!, '0', '0', 'WITHSCORES');
+    return first[1] !== undefined ? Math.floor(Number(first[1]) / 0x1000) : undefined;
+  }
+
+  async function claim(tenant: string, type: string, opts: { waitMs?: number; lockMs?: number }, signal?: AbortSignal): Promise<ClaimResult | null> {
+    if (handlers.has(type)) {
+      throw new AppError('bad_request', `Tasks of type "${type}" run in Baton's built-in handler; HTTP workers cannot claim them`);
+    }
+    const lockMs = opts.lockMs ?? defaultLockMs;
+    const deadline = Date.now() + Math.min(opts.waitMs ?? 0, CLAIM_MAX_WAIT_MS);
+    const channel = typeChannel(tenant, type);
+    for (;;) {
+      const e = await entry(tenant, type);
+      const worker = await manualWorker(e, lockMs);
+      // Listen before trying, so a submit between the try and the wait is not missed.
+      const remaining = deadline - Date.now();
+      const wait = remaining > 0 ? notifier.wait(channel, remaining, signal) : undefined;
+      const token = `${randomUUID()}.${lockMs}`;
+      let job: TaskJob | undefined;
+      try {
+        job = (await worker.getNextJob(token, { block: false })) as TaskJob | undefined;
+      } catch (err) {
+        wait?.cancel();
+        throw err;
+      }
+      if (job?.id) {
+        wait?.cancel();
+        if (signal?.aborted) {
+          // The client left while we fetched: hand the job back at once.
+          await job.moveToWait(token).catch(() => undefined);
+          return null;
+        }
+        if (lockMs !== defaultLockMs) await job.extendLock(token, lockMs);
+        const id = encodeTaskId(type, job.id);
+        publish(taskChannel(tenant, id), 'started');
+        o.metrics?.transition(type, 'STARTED');
+        return {
+          task: { id, type, payload: job.data.payload, attempt: job.attemptsStarted || 1 },
+          token,
+          lockMs,
+          expiresAt: new Date(Date.now() + lockMs).toISOString(),
+        };
+      }
+      if (!wait) return null;
+      // Nothing ready: sleep until a submit wakes us, the next delayed task is due, or the wait runs out.
+      const due = await nextDue(e).catch(() => undefined);
+      parkedClaims++;
+      let dueTimer: NodeJS.Timeout | undefined;
+      try {
+        if (due !== undefined && due < deadline) dueTimer = setTimeout(() => wait.cancel(), Math.max(1, due - Date.now()));
+        const outcome = await wait.outcome;
+        if (outcome === 'aborted' && signal?.aborted) return null;
+        if (outcome === 'timeout') continue;
+      } finally {
+        parkedClaims--;
+        clearTimeout(dueTimer);
+      }
+    }
+  }
+
+  /** Checks shared by every worker call: the task exists, is not revoked, and the attempt has not timed out. */
+  async function held(tenant: string, id: string, token: string) {
+    const { e, type, jobId, job, tombstone } = await load(tenant, id);
+    if (tombstone) throw new AppError('task_revoked', 'The task was revoked: stop working on it');
+    if (!job) throw notFound();
+    const timeoutMs = job.data?.timeoutMs;
+    if (timeoutMs && job.processedOn && Date.now() > job.processedOn + timeoutMs) {
+      try {
+        await failJob(tenant, type, id, job, token, new Error(`timed out after ${timeoutMs} ms`));
+      } catch (err) {
+        if (!isLockError(err)) throw err;
+        throw tokenInvalid();
+      }
+      throw tokenInvalid(`The attempt timed out after ${timeoutMs} ms (timeoutMs) and was failed`);
+    }
+    return { e, type, jobId, job, deadline: timeoutMs && job.processedOn ? job.processedOn + timeoutMs : undefined };
+  }
+
+  async function extend(job: TaskJob, token: string, lockMs: number, deadline: number | undefined) {
+    const ms = deadline ? Math.max(LOCK_MIN_MS, Math.min(lockMs, deadline - Date.now())) : lockMs;
+    const ok = await job.extendLock(token, ms);
+    if (!ok) throw tokenInvalid();
+    return { lockMs: ms, expiresAt: new Date(Date.now() + ms).toISOString() };
+  }
+
+  async function heartbeat(tenant: string, id: string, token: string, lockMs: number) {
+    const { job, deadline } = await held(tenant, id, token);
+    return { id, ...(await extend(job, token, lockMs, deadline)) };
+  }
+
+  async function progress(tenant: string, id: string, token: string, p: { current: number; total: number; status?: string }) {
+    const { job, deadline } = await held(tenant, id, token);
+    const lock = await extend(job, token, tokenLockMs(token, defaultLockMs), deadline);
+    const value = { current: p.current, total: p.total, ...(p.status !== undefined ? { status: p.status } : {}), attempt: job.attemptsStarted };
+    await job.updateProgress(value);
+    publish(taskChannel(tenant, id), 'progress');
+    return { id, state: 'PROGRESS' as const, progress: { current: p.current, total: p.total, ...(p.status !== undefined ? { status: p.status } : {}) }, ...lock };
+  }
+
+  async function complete(tenant: string, id: string, token: string, result: unknown) {
+    const size = bytes(result);
+    if (size > config.limits.payloadBytes) {
+      throw new AppError('payload_too_large', `result is ${size} bytes; the limit is ${config.limits.payloadBytes} (BATON_MAX_PAYLOAD_BYTES)`);
+    }
+    const { type, job } = await held(tenant, id, token);
+    try {
+      await job.moveToCompleted(result ?? null, token, false);
+    } catch (err) {
+      if (isLockError(err)) throw tokenInvalid();
+      throw err;
+    }
+    publish(taskChannel(tenant, id), 'completed');
+    o.metrics?.transition(type, 'SUCCESS');
+    if (job.processedOn) o.metrics?.duration(type, 'SUCCESS', (Date.now() - job.processedOn) / 1000);
+    return { id, state: 'SUCCESS' as const };
+  }
+
+  async function failJob(tenant: string, type: string, id: string, job: TaskJob, token: string, err: Error) {
+    const willRetry = !(err instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
+    await job.moveToFailed(err, token, false);
+    publish(taskChannel(tenant, id), 'failed');
+    const state: TaskState = willRetry ? 'RETRY' : 'FAILURE';
+    o.metrics?.transition(type, state);
+    if (!willRetry && job.processedOn) o.metrics?.duration(type, 'FAILURE', (Date.now() - job.processedOn) / 1000);
+    if (willRetry) publish(typeChannel(tenant, type), 'retry');
+    return { id, state, ...(willRetry && job.delay ? { nextAttemptAt: new Date(Date.now() + job.delay).toISOString() } : {}) };
+  }
+
+  async function fail(tenant: string, id: string, token: string, error: string, retryIt = true) {
+    const { type, job } = await held(tenant, id, token);
+    try {
+      return await failJob(tenant, type, id, job, token, retryIt ? new Error(error) : new UnrecoverableError(error));
+    } catch (err) {
+      if (isLockError(err)) throw tokenInvalid();
+      throw err;
+    }
+  }
+
+  // ---- events ----
+
+  function fingerprint(v: TaskView): string {
+    const basis = JSON.stringify([v.state, v.attempts, v.progress, v.nextAttemptAt, v.startedAt, v.finishedAt]);
+    return createHash('sha1').update(basis).digest('base64url').slice(0, 12);
+  }
+
+  /**
+   * The task's current state at once (unless the client already has it: Last-Event-ID), then every change,
+   * woken by the notifier on the task's channel (no polling, no connection per stream), then the final state.
+   * Between wake-ups the state is re-read each keep-alive period, which also catches changes no Baton code
+   * path announces (a stalled job put back, a delayed retry becoming due).
+   */
+  async function* events(tenant: string, id: string, opts: { lastEventId?: string; keepAliveMs: number; signal: AbortSignal }): AsyncGenerator<StreamItem> {
+    let last = opts.lastEventId;
+    const channel = taskChannel(tenant, id);
+    for (;;) {
+      const wait = notifier.wait(channel, opts.keepAliveMs, opts.signal);
+      let v: TaskView | undefined;
+      try {
+        v = await get(tenant, id);
+      } catch (err) {
+        wait.cancel();
+        if (err instanceof AppError && err.code === 'not_found') return;
+        throw err;
+      }
+      const fp = fingerprint(v);
+      if (fp !== last) {
+        last = fp;
+        yield { kind: 'state', id: fp, view: v };
+      }
+      if (FINAL_STATES.has(v.state)) {
+        wait.cancel();
+        return;
+      }
+      const outcome = await wait.outcome;
+      if (outcome === 'aborted') return;
+      if (outcome === 'timeout') yield { kind: 'keepalive' };
+    }
+  }
+
+  // ---- schedules ----
+
+  function checkSchedule(s: ScheduleInput) {
+    if ((s.cron === undefined) === (s.everyMs === undefined)) {
+      throw new AppError('validation_failed', 'give exactly one of cron or everyMs', { errors: [{ path: 'body', message: 'exactly one of cron or everyMs' }] });
+    }
+    if (s.cron !== undefined) {
+      let next: number | undefined;
+      try {
+        next = defaultRepeatStrategy(Date.now(), { pattern: s.cron, ...(s.tz ? { tz: s.tz } : {}) });
+      } catch (err) {
+        throw new AppError('validation_failed', `cron: ${(err as Error).message}`, { errors: [{ path: 'body/cron', message: (err as Error).message }] });
+      }
+      if (!next || !Number.isFinite(next)) {
+        throw new AppError('validation_failed', 'cron: the expression never fires', { errors: [{ path: 'body/cron', message: 'never fires' }] });
+      }
+    }
+    checkPayload(s.task.type, s.task.payload);
+  }
+
+  async function readSchedule(tenant: string, id: string, type: string): Promise<ScheduleView | undefined> {
+    const e = await entry(tenant, type);
+    const s = await e.queue.getJobScheduler(id);
+    if (!s) return undefined;
+    const tpl = s.template;
+    const data = (tpl?.data ?? { payload: null }) as TaskData;
+    const opts = (tpl?.opts ?? {}) as JobsOptions;
+    const backoff = typeof opts.backoff === 'object' && opts.backoff ? opts.backoff : undefined;
+    return {
+      id,
+      ...(s.pattern ? { cron: s.pattern } : {}),
+      ...(s.every ? { everyMs: Number(s.every) } : {}),
+      ...(s.tz ? { tz: s.tz } : {}),
+      task: {
+        type,
+        payload: data.payload,
+        ...(opts.priority ? { priority: 10 - opts.priority } : {}),
+        ...(opts.attempts ? { attempts: opts.attempts } : {}),
+        ...(backoff ? { backoff: { type: backoff.type === 'fixed' ? 'fixed' : 'exponential', delayMs: backoff.delay ?? 0 } as const } : {}),
+      },
+      ...(s.next ? { nextRunAt: new Date(Number(s.next)).toISOString() } : {}),
+    };
+  }
+
+  async function putSchedule(tenant: string, id: string, s: ScheduleInput): Promise<{ schedule: ScheduleView; created: boolean }> {
+    checkSchedule(s);
+    const registry = keys.tasks.schedules(tenant);
+    const previousType = await redis.hget(registry, id);
+    if (previousType === null && (await redis.hlen(registry)) >= MAX_SCHEDULES) {
+      throw new AppError('conflict', `A tenant may have at most ${MAX_SCHEDULES} schedules`);
+    }
+    const e = await entry(tenant, s.task.type);
+    if (previousType !== null && previousType !== s.task.type) {
+      const old = await entry(tenant, previousType);
+      await old.queue.removeJobScheduler(id);
+    }
+    await e.queue.upsertJobScheduler(
+      id,
+      s.cron !== undefined ? { pattern: s.cron, ...(s.tz ? { tz: s.tz } : {}) } : { every: s.everyMs! },
+      { name: s.task.type, data: { payload: s.task.payload }, opts: jobOptions(s.task) },
+    );
+    await redis.hset(registry, id, s.task.type);
+    publish(typeChannel(tenant, s.task.type), 'schedule');
+    const schedule = (await readSchedule(tenant, id, s.task.type)) ?? { id, ...s };
+    return { schedule, created: previousType === null };
+  }
+
+  async function getSchedule(tenant: string, id: string): Promise<ScheduleView> {
+    const type = await redis.hget(keys.tasks.schedules(tenant), id);
+    const v = type === null ? undefined : await readSchedule(tenant, id, type);
+    if (!v) throw notFound('schedule');
+    return v;
+  }
+
+  async function listSchedules(tenant: string): Promise<ScheduleView[]> {
+    const all = await redis.hgetall(keys.tasks.schedules(tenant));
+    const views = await Promise.all(Object.entries(all).map(([id, type]) => readSchedule(tenant, id, type)));
+    return views.filter((v): v is ScheduleView => v !== undefined).sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  async function deleteSchedule(tenant: string, id: string): Promise<void> {
+    const registry = keys.tasks.schedules(tenant);
+    const type = await redis.hget(registry, id);
+    if (type === null) throw notFound('schedule');
+    const e = await entry(tenant, type);
+    await e.queue.removeJobScheduler(id);
+    await redis.hdel(registry, id);
+  }
+
+  // ---- in-process handlers ----
+
+  /**
+   * Start one BullMQ Worker per (tenant, handler type) for the given tenants. `newBlocking` opens the
+   * shared blocking connection (BullMQ duplicates it once more per Worker for its BZPOPMIN).
+   */
+  async function startHandlers(tenants: readonly string[], newBlocking: () => RedisClient) {
+    if (handlers.size === 0 || tenants.length === 0) return;
+    blocking = newBlocking();
+    blocking.on('error', () => undefined);
+    for (const tenant of tenants) {
+      for (const handler of handlers.values()) {
+        const type = handler.type;
+        const worker = new Worker<TaskData, unknown, string>(
+          keys.tasks.queueName(type),
+          async (job, _token, signal) => runHandler(tenant, handler, job as TaskJob, signal),
+          { connection: blocking as never, prefix: keys.tasks.bullPrefix(tenant), concurrency: config.tasks.concurrency, autorun: true },
+        );
+        worker.on('error', (err) => o.log?.debug({ err: err.message, type }, 'handler worker error'));
+        worker.on('completed', (job) => {
+          publish(taskChannel(tenant, encodeTaskId(type, job.id!)), 'completed');
+          o.metrics?.transition(type, 'SUCCESS');
+          if (job.processedOn) o.metrics?.duration(type, 'SUCCESS', (Date.now() - job.processedOn) / 1000);
+        });
+        worker.on('failed', (job) => {
+          if (!job) return;
+          publish(taskChannel(tenant, encodeTaskId(type, job.id!)), 'failed');
+          const final = job.finishedOn !== undefined || job.attemptsMade >= (job.opts.attempts ?? 1);
+          o.metrics?.transition(type, job.failedReason === REVOKED_REASON ? 'REVOKED' : final ? 'FAILURE' : 'RETRY');
+          if (final && job.processedOn) o.metrics?.duration(type, 'FAILURE', (Date.now() - job.processedOn) / 1000);
+        });
+        worker.on('stalled', (jobId) => publish(taskChannel(tenant, encodeTaskId(type, jobId)), 'stalled'));
+        inProcess.push(worker);
+      }
+    }
+  }
+
+  async function runHandler(tenant: string, handler: TaskHandler, job: TaskJob, workerSignal?: AbortSignal): Promise<unknown> {
+    const type = handler.type;
+    const jobId = job.id!;
+    const id = encodeTaskId(type, jobId);
+    const controller = new AbortController();
+    const stop = notifier.listen(taskChannel(tenant, id), (message) => {
+      if (message === 'revoked') controller.abort(new UnrecoverableError(REVOKED_REASON));
+    });
+    try {
+      if (await redis.exists(keys.tasks.revoked(tenant, type, jobId))) throw new UnrecoverableError(REVOKED_REASON);
+      publish(taskChannel(tenant, id), 'started');
+      o.metrics?.transition(type, 'STARTED');
+      const signals = [controller.signal, ...(workerSignal ? [workerSignal] : [])];
+      if (job.data.timeoutMs) signals.push(AbortSignal.timeout(job.data.timeoutMs));
+      const signal = AbortSignal.any(signals);
+      const run = handler.run({
+        payload: job.data.payload,
+        signal,
+        attempt: job.attemptsStarted || 1,
+        progress: async (current, total, status) => {
+          await job.updateProgress({ current, total, ...(status !== undefined ? { status } : {}), attempt: job.attemptsStarted });
+          publish(taskChannel(tenant, id), 'progress');
+        },
+      });
+      // Settle on abort even if the handler ignores its signal.
+      const aborted = new Promise<never>((_, reject) => {
+        const onAbort = () => reject(controller.signal.aborted ? new UnrecoverableError(REVOKED_REASON) : new Error(`timed out after ${job.data.timeoutMs} ms`));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      });
+      aborted.catch(() => undefined);
+      return await Promise.race([run, aborted]);
+    } catch (err) {
+      if (controller.signal.aborted) throw new UnrecoverableError(REVOKED_REASON);
+      throw err;
+    } finally {
+      stop();
+    }
+  }
+
+  // ---- metrics sources ----
+
+  async function queueCounts(limit: number) {
+    const out: { tenant: string; type: string; counts: Record<string, number> }[] = [];
+    for (const p of [...entries.values()].slice(-limit)) {
+      const e = await p.catch(() => undefined);
+      if (!e) continue;
+      const counts = await e.queue.getJobCounts('waiting', 'prioritized', 'active', 'delayed', 'failed').catch(() => undefined);
+      if (counts) out.push({ tenant: e.tenant, type: e.type, counts });
+    }
+    return out;
+  }
+
+  async function close() {
+    closed = true;
+    await Promise.all(inProcess.map((w) => w.close().catch(() => undefined)));
+    const all = [...entries.values()];
+    entries.clear();
+    await Promise.all(all.map((p) => p.then(closeEntry, () => undefined)));
+    blocking?.disconnect();
+  }
+
+  return {
+    submit, get, list, revoke, retry,
+    claim, heartbeat, progress, complete, fail,
+    events,
+    putSchedule, getSchedule, listSchedules, deleteSchedule,
+    startHandlers, queueCounts, close,
+    parkedClaims: () => parkedClaims,
+    isBuiltIn: (type: string) => handlers.has(type),
+  };
+}
+
+export type TasksService = ReturnType<typeof createTasksService>;

@@ -1,0 +1,125 @@
+import t from 'tap';
+import { auth, build, KEYS } from '../helpers/build.js';
+import { startRedis } from '../helpers/redis.js';
+
+const redis = await startRedis(t);
+t.beforeEach(() => redis.flush());
+
+t.test('HTTP worker flow: PENDING → STARTED → PROGRESS → SUCCESS', async (t) => {
+  const app = await build(t, redis.url);
+  const sub = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'resize', payload: { w: 10 } } });
+  t.equal(sub.statusCode, 202);
+  const { id, state, statusUrl } = sub.json();
+  t.equal(state, 'PENDING');
+  t.equal(sub.headers.location, statusUrl);
+  t.equal(statusUrl, `/v1/tasks/${id}`);
+
+  let st = (await app.inject({ url: statusUrl, headers: auth() })).json();
+  t.equal(st.state, 'PENDING');
+  t.equal(st.type, 'resize');
+  t.equal(st.attempts, 0);
+  t.ok(st.createdAt);
+  t.match(st.status, /waiting/);
+
+  const claim = await app.inject({ method: 'POST', url: '/v1/workers/resize/claim', headers: auth(), payload: { waitMs: 0 } });
+  t.equal(claim.statusCode, 200);
+  const c = claim.json();
+  t.equal(c.task.id, id);
+  t.same(c.task.payload, { w: 10 });
+  t.equal(c.task.attempt, 1);
+  t.type(c.token, 'string');
+
+  st = (await app.inject({ url: statusUrl, headers: auth() })).json();
+  t.equal(st.state, 'STARTED');
+  t.ok(st.startedAt);
+
+  const prog = await app.inject({ method: 'POST', url: `/v1/tasks/${id}/progress`, headers: auth(), payload: { token: c.token, current: 3, total: 10, status: 'three' } });
+  t.equal(prog.statusCode, 200, prog.body);
+  st = (await app.inject({ url: statusUrl, headers: auth() })).json();
+  t.equal(st.state, 'PROGRESS');
+  t.same(st.progress, { current: 3, total: 10, status: 'three' });
+  t.equal(st.status, 'three');
+
+  const hb = await app.inject({ method: 'POST', url: `/v1/tasks/${id}/heartbeat`, headers: auth(), payload: { token: c.token, lockMs: 5000 } });
+  t.equal(hb.statusCode, 200);
+  t.equal(hb.json().lockMs, 5000);
+
+  const bad = await app.inject({ method: 'POST', url: `/v1/tasks/${id}/complete`, headers: auth(), payload: { token: 'not-the-token', result: 1 } });
+  t.equal(bad.statusCode, 409);
+  t.equal(bad.json().code, 'task_token_invalid');
+  t.equal((await app.inject({ url: statusUrl, headers: auth() })).json().state, 'PROGRESS', 'a foreign token changes nothing');
+
+  const done = await app.inject({ method: 'POST', url: `/v1/tasks/${id}/complete`, headers: auth(), payload: { token: c.token, result: { ok: true } } });
+  t.equal(done.statusCode, 200, done.body);
+  st = (await app.inject({ url: statusUrl, headers: auth() })).json();
+  t.equal(st.state, 'SUCCESS');
+  t.same(st.result, { ok: true });
+  t.ok(st.finishedAt);
+
+  const again = await app.inject({ method: 'POST', url: `/v1/tasks/${id}/complete`, headers: auth(), payload: { token: c.token, result: 2 } });
+  t.equal(again.statusCode, 409, 'a stale token after completion');
+  t.same((await app.inject({ url: statusUrl, headers: auth() })).json().result, { ok: true });
+
+  const empty = await app.inject({ method: 'POST', url: '/v1/workers/resize/claim', headers: auth(), payload: { waitMs: 0 } });
+  t.equal(empty.statusCode, 204);
+});
+
+t.test('unknown and malformed ids are 404', async (t) => {
+  const app = await build(t, redis.url);
+  for (const id of ['nope', Buffer.from('resize|t123').toString('base64url'), 'a'.repeat(30)]) {
+    const r = await app.inject({ url: `/v1/tasks/${id}`, headers: auth() });
+    t.equal(r.statusCode, 404, id);
+    t.equal(r.json().code, 'not_found');
+  }
+});
+
+t.test('idempotencyKey returns the same task with 200', async (t) => {
+  const app = await build(t, redis.url);
+  const body = { type: 'mail', payload: 1, idempotencyKey: 'order-42' };
+  const results = await Promise.all(Array.from({ length: 8 }, () => app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: body })));
+  const codes = results.map((r) => r.statusCode).sort();
+  t.same(codes, [200, 200, 200, 200, 200, 200, 200, 202]);
+  t.equal(new Set(results.map((r) => r.json().id)).size, 1);
+  const other = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(KEYS.t2), payload: body });
+  t.equal(other.statusCode, 202, 'another tenant has its own keys');
+  const list = await app.inject({ url: '/v1/tasks?type=mail', headers: auth() });
+  t.equal(list.json().tasks.length, 1, 'one task queued');
+});
+
+t.test('tenant isolation of ids, lists and claims', async (t) => {
+  const app = await build(t, redis.url);
+  const { id } = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'x', payload: 'secret' } })).json();
+  t.equal((await app.inject({ url: `/v1/tasks/${id}`, headers: auth(KEYS.t2) })).statusCode, 404);
+  t.equal((await app.inject({ method: 'DELETE', url: `/v1/tasks/${id}`, headers: auth(KEYS.t2) })).statusCode, 404);
+  t.same((await app.inject({ url: '/v1/tasks?type=x', headers: auth(KEYS.t2) })).json().tasks, []);
+  t.equal((await app.inject({ url: '/v1/tasks?type=x', headers: auth() })).json().tasks.length, 1);
+  t.equal((await app.inject({ method: 'POST', url: '/v1/workers/x/claim', headers: auth(KEYS.t2), payload: {} })).statusCode, 204);
+  const mine = await app.inject({ method: 'POST', url: '/v1/workers/x/claim', headers: auth(), payload: {} });
+  t.equal(mine.statusCode, 200);
+  const hb = await app.inject({ method: 'POST', url: `/v1/tasks/${id}/heartbeat`, headers: auth(KEYS.t2), payload: { token: mine.json().token, lockMs: 1000 } });
+  t.equal(hb.statusCode, 404, 't2 cannot touch t1\'s task even with its token');
+});
+
+t.test('bad input is a 4xx problem and writes nothing', async (t) => {
+  const app = await build(t, redis.url, { env: { BATON_MAX_PAYLOAD_BYTES: '1000' } });
+  const cases: [unknown, number][] = [
+    [{ type: 'x', payload: 1, extra: true }, 400],
+    [{ type: 'bad type!', payload: 1 }, 400],
+    [{ type: 'x' }, 400],
+    [{ type: 'x', payload: 1, priority: 10 }, 400],
+    [{ type: 'x', payload: 1, attempts: 0 }, 400],
+    [{ type: 'x', payload: 'a'.repeat(2000) }, 413],
+  ];
+  for (const [payload, status] of cases) {
+    const r = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: payload as object });
+    t.equal(r.statusCode, status, JSON.stringify(payload).slice(0, 60));
+    t.match(r.headers['content-type'], /application\/problem\+json/);
+  }
+  t.same((await app.inject({ url: '/v1/tasks?type=x', headers: auth() })).json().tasks, []);
+  const claim = await app.inject({ method: 'POST', url: '/v1/workers/x/claim', headers: auth(), payload: { waitMs: 60000 } });
+  t.equal(claim.statusCode, 400);
+  const noScope = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(KEYS.noScopes), payload: { type: 'x', payload: 1 } });
+  t.equal(noScope.statusCode, 403);
+});
+
+t.end();
