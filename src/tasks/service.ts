@@ -367,8 +367,8 @@ export function createTasksService(o: TasksServiceOptions) {
   async function revoke(tenant: string, id: string): Promise<TaskView> {
     const { e, type, jobId, job, tombstone: existing } = await load(tenant, id);
     const before = await view(e, id, jobId, job, existing);
+    if (before?.state === 'REVOKED') return before;
     if (!before || !job) throw notFound();
-    if (before.state === 'REVOKED') return before;
     if (FINAL_STATES.has(before.state)) {
       throw new AppError('conflict', `The task already finished (${before.state}); nothing to revoke`, { fields: { state: before.state } });
     }
