@@ -1,0 +1,125 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import t from 'tap';
+import { auth, build } from '../helpers/build.js';
+import { startRedis } from '../helpers/redis.js';
+
+const redis = await startRedis(t);
+t.beforeEach(() => redis.flush());
+
+// A local HTTP server on loopback: answers per path; records what it received.
+const received: { path: string; body: string; headers: IncomingMessage['headers'] }[] = [];
+let failuresLeft = 0;
+let release: (() => void) | undefined;
+const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  let body = '';
+  req.on('data', (c) => (body += c));
+  req.on('end', () => {
+    received.push({ path: req.url ?? '', body, headers: req.headers });
+    if (req.url === '/ok') {
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ echoed: JSON.parse(body) }));
+    } else if (req.url === '/flaky' && failuresLeft-- > 0) {
+      res.writeHead(500).end('try later');
+    } else if (req.url === '/flaky') {
+      res.writeHead(200).end('fine');
+    } else if (req.url === '/hang') {
+      release = () => {
+        if (!res.headersSent) res.writeHead(200).end('late');
+      };
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+});
+await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+t.teardown(() => new Promise<void>((ok) => {
+  release?.();
+  server.close(() => ok());
+  server.closeAllConnections();
+}));
+const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const env = { BATON_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', BATON_WEBHOOK_TIMEOUT_MS: '5000' };
+
+type App = Awaited<ReturnType<typeof build>>;
+async function until(app: App, id: string, states: string[]) {
+  for (let i = 0; i < 400; i++) {
+    const v = (await app.inject({ url: `/v1/tasks/${id}`, headers: auth() })).json();
+    if (states.includes(v.state)) return v;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`task ${id} never reached ${states.join('/')}`);
+}
+
+t.test('webhook: the payload is POSTed and the 2xx body is the result (seen over SSE: PENDING → … → SUCCESS)', async (t) => {
+  const app = await build(t, redis.url, { env, listen: true });
+  const r = await app.inject({
+    method: 'POST', url: '/v1/tasks', headers: auth(),
+    payload: { type: 'webhook', payload: { url: `${base}/ok`, body: { n: 1 }, headers: { 'x-sig': 'abc' } } },
+  });
+  t.equal(r.statusCode, 202);
+  const { id } = r.json();
+  const res = await fetch(`${app.baseUrl}/v1/tasks/${id}/events`, { headers: auth() });
+  const text = await res.text(); // the stream ends after the final state
+  const states = [...text.matchAll(/"state":"([A-Z]+)"/g)].map((m) => m[1]);
+  t.equal(states.at(-1), 'SUCCESS');
+  t.ok(states.every((s) => ['PENDING', 'STARTED', 'SUCCESS'].includes(s!)), states.join(','));
+  const v = await until(app, id, ['SUCCESS']);
+  t.same(v.result, { echoed: { n: 1 } });
+  const hit = received.find((x) => x.path === '/ok');
+  t.equal(hit?.headers['x-sig'], 'abc');
+  t.equal(hit?.headers['content-type'], 'application/json');
+  const claim = await app.inject({ method: 'POST', url: '/v1/workers/webhook/claim', headers: auth(), payload: {} });
+  t.equal(claim.statusCode, 400, 'HTTP workers cannot claim built-in types');
+});
+
+t.test('webhook: a non-2xx answer is a failed attempt, retried with backoff (RETRY), then SUCCESS', async (t) => {
+  const app = await build(t, redis.url, { env });
+  failuresLeft = 1;
+  const r = await app.inject({
+    method: 'POST', url: '/v1/tasks', headers: auth(),
+    payload: { type: 'webhook', payload: { url: `${base}/flaky` }, attempts: 3, backoff: { type: 'fixed', delayMs: 500 } },
+  });
+  const { id } = r.json();
+  const retry = await until(app, id, ['RETRY', 'SUCCESS']);
+  t.equal(retry.state, 'RETRY');
+  t.match(retry.error, /HTTP 500/);
+  t.ok(retry.nextAttemptAt);
+  const done = await until(app, id, ['SUCCESS', 'FAILURE']);
+  t.equal(done.state, 'SUCCESS');
+  t.equal(done.result, 'fine');
+  t.equal(done.attempts, 2, 'one failed attempt, then the one that succeeded');
+});
+
+t.test('webhook: timeoutMs and revoke abort a running call', async (t) => {
+  const app = await build(t, redis.url, { env });
+  const slow = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'webhook', payload: { url: `${base}/hang` }, timeoutMs: 300 } })).json().id;
+  const v = await until(app, slow, ['FAILURE', 'SUCCESS']);
+  t.equal(v.state, 'FAILURE');
+  t.match(v.error, /timed out|abort/i);
+  release?.();
+  release = undefined;
+
+  const r = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'webhook', payload: { url: `${base}/hang` }, attempts: 3 } })).json().id;
+  await until(app, r, ['STARTED']);
+  const d = await app.inject({ method: 'DELETE', url: `/v1/tasks/${r}`, headers: auth() });
+  t.equal(d.json().state, 'REVOKED');
+  // The handler gets the abort and the job ends failed-as-revoked, for good (no retry).
+  for (let i = 0; i < 200; i++) {
+    const counts = await redis.client.zcard(`baton:t1:t:{webhook}:failed`);
+    if (counts >= 2) break;
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  t.equal((await app.inject({ url: `/v1/tasks/${r}`, headers: auth() })).json().state, 'REVOKED');
+  release?.();
+});
+
+t.test('webhook: hosts off the allow-list and bad payloads are 400 at submit', async (t) => {
+  const app = await build(t, redis.url, { env });
+  for (const payload of [{ url: 'http://example.com/x' }, { url: 'ftp://127.0.0.1/x' }, { url: 'not a url' }, { url: `${base}/ok`, extra: 1 }, 'just a string']) {
+    const r = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'webhook', payload } });
+    t.equal(r.statusCode, 400, JSON.stringify(payload));
+    t.equal(r.json().code, 'validation_failed');
+  }
+});
+
+t.end();
