@@ -176,7 +176,7 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
           waitMs: z.number().int().min(0).max(MAX_WAIT_MS).optional().meta({ description: 'Long poll up to this long (default 0)' }),
         })
         .strict()
-        .optional()
+        .nullish()
         .meta({ example: { max: 10, visibilityMs: 30000, waitMs: 20000 } }),
       response: { 200: z.object({ messages: z.array(Delivered) }), ...problems() },
     },
@@ -358,7 +358,7 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: 'Move dead letters back to ready',
       description: 'All of them (no body or no `ids`), or the listed ids (at most 100); attempts start again from 0. Ids that are not dead are skipped.',
       params: QueueParams,
-      body: z.object({ ids: z.array(MessageId).max(MAX_BATCH).optional() }).strict().optional(),
+      body: z.object({ ids: z.array(MessageId).max(MAX_BATCH).optional() }).strict().nullish(),
       response: { 200: z.object({ redriven: z.number().int() }), ...problems() },
     },
   }, async (request) => ({
