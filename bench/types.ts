@@ -20,6 +20,8 @@ export interface LoadResult {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** Responses outside 2xx (a cache miss case expects 404s). */
+  non2xx?: number;
   /** Anything a case wants printed beside the numbers (e.g. messages/s). */
   note?: string;
 }

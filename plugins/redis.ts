@@ -30,6 +30,7 @@ export default fp(
         mode,
         connectTimeoutMs: config.redisOptions.connectTimeoutMs,
         commandTimeoutMs: config.redisOptions.commandTimeoutMs,
+        autoPipelining: config.redisOptions.autoPipelining,
       });
     const redis = newRedis('cmd');
     // Without a listener ioredis prints every reconnect error; log it once per state change instead.

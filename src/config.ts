@@ -41,6 +41,7 @@ export const EnvSchema = z.object({
   REDIS_DATA_DIR: z.string().default('.data/redis'),
   REDIS_CONNECT_TIMEOUT_MS: int(5_000, 100),
   REDIS_COMMAND_TIMEOUT_MS: int(5_000, 100),
+  REDIS_AUTO_PIPELINING: bool(false),
 
   BATON_API_KEYS: optionalString,
   BATON_API_KEYS_FILE: optionalString,
@@ -192,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
       keyPrefix: e.REDIS_KEY_PREFIX,
       connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
+      autoPipelining: e.REDIS_AUTO_PIPELINING,
     },
     /** undefined = auth off (development only): every request is tenant "default" with all scopes. */
     apiKeys,
