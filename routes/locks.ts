@@ -2,10 +2,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createLocksService } from '../src/locks/service.js';
-import { nameSchema, problems } from '../src/schemas/common.js';
+import { nameSchema, ProblemSchema, problems } from '../src/schemas/common.js';
 import { clientGone } from './lib/client-gone.js';
 
 const CONTROL = /\p{Cc}/u;
+const count = () => z.number().int().nonnegative();
+/** The standard problems plus a 409 whose description names the codes this route gives. */
+const with409 = (codes: string) => ({ ...problems(409), 409: ProblemSchema.describe(`Conflict: ${codes}`) });
 
 const locksRoutes: FastifyPluginAsyncZod = async (app) => {
   const { locks: limits, limits: { nameBytes } } = app.config;
@@ -31,11 +34,11 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
   const LockGrant = z.object({
     name: z.string(),
     token,
-    fence: z.number().int().describe('Fencing token: grows with every acquisition of this name, forever. Pass it to the resource you protect and have it refuse lower ones.').meta({ example: 17 }),
-    ttlMs: z.number().int(),
+    fence: count().describe('Fencing token: grows with every acquisition of this name, forever. Pass it to the resource you protect and have it refuse lower ones.').meta({ example: 17 }),
+    ttlMs: count(),
     expiresAt,
   }).meta({ id: 'LockGrant', example: { name: 'invoice-42', token: 'hT3kq1xVdQ2b9w0cE7pNzA', fence: 17, ttlMs: 30_000, expiresAt: '2026-11-22T01:00:30.000Z' } });
-  const PermitGrant = z.object({ name: z.string(), token, ttlMs: z.number().int(), expiresAt })
+  const PermitGrant = z.object({ name: z.string(), token, ttlMs: count(), expiresAt })
     .meta({ id: 'PermitGrant', example: { name: 'pdf-renderers', token: 'Vb8sN0c2qkR1mZ7xYp4eLw', ttlMs: 60_000, expiresAt: '2026-11-22T01:01:00.000Z' } });
 
   const lockTags = ['locks'];
@@ -61,10 +64,10 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
           .describe('Who acquires (e.g. "worker-7"): acquiring again with the same owner while holding the lock re-enters it')
           .meta({ example: 'worker-7' }),
       }).strict(),
-      response: { 200: LockGrant, ...problems(409) },
+      response: { 200: LockGrant, ...with409('lock_not_acquired (held by another; `ttlMs` = its remaining TTL)') },
     },
   }, async (request, reply) =>
-    service.locks.acquire(request.auth.tenant, request.params.name, request.body, clientGone(reply)));
+    service.locks.acquire(request.auth.tenant, request.params.name, request.body, request.body.waitMs > 0 ? clientGone(reply) : undefined));
 
   app.post('/v1/locks/:name/renew', {
     config,
@@ -74,7 +77,7 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
       description: 'Sets the lease to `ttlMs` from now. 409 `lock_not_owner` when the lock expired (`reason: "expired"`) or is held by another token (`reason: "taken"`).',
       params: LockParams,
       body: z.object({ token, ttlMs }).strict(),
-      response: { 200: LockGrant, ...problems(409) },
+      response: { 200: LockGrant, ...with409('lock_not_owner (`reason`: expired | taken)') },
     },
   }, async (request) => service.locks.renew(request.auth.tenant, request.params.name, request.body.token, request.body.ttlMs));
 
@@ -87,9 +90,9 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
       params: LockParams,
       body: z.object({ token }).strict(),
       response: {
-        200: z.object({ released: z.literal(true), remaining: z.number().int().describe('Holds left (re-entry)') })
+        200: z.object({ released: z.literal(true), remaining: count().describe('Holds left (re-entry)') })
           .meta({ example: { released: true, remaining: 0 } }),
-        ...problems(409),
+        ...with409('lock_not_owner (`reason`: expired | taken)'),
       },
     },
   }, async (request) => service.locks.release(request.auth.tenant, request.params.name, request.body.token));
@@ -102,7 +105,7 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
       description: 'Whether it is held, the remaining TTL, and the current fencing number (0 if never acquired). Never the token.',
       params: LockParams,
       response: {
-        200: z.object({ name: z.string(), held: z.boolean(), ttlMs: z.number().int().optional(), fence: z.number().int() })
+        200: z.object({ name: z.string(), held: z.boolean(), ttlMs: count().optional().describe('Remaining lease, when held'), fence: count().describe('The current fencing number; 0 if never acquired') })
           .meta({ example: { name: 'invoice-42', held: true, ttlMs: 12_345, fence: 17 } }),
         ...problems(),
       },
@@ -124,10 +127,10 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
         ttlMs,
         waitMs,
       }).strict(),
-      response: { 200: PermitGrant, ...problems(409) },
+      response: { 200: PermitGrant, ...with409('semaphore_full (`ttlMs` until the earliest holder expires), semaphore_limit_mismatch (`limit` in force)') },
     },
   }, async (request, reply) =>
-    service.semaphores.acquire(request.auth.tenant, request.params.name, request.body, clientGone(reply)));
+    service.semaphores.acquire(request.auth.tenant, request.params.name, request.body, request.body.waitMs > 0 ? clientGone(reply) : undefined));
 
   app.post('/v1/semaphores/:name/renew', {
     config,
@@ -137,7 +140,7 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
       description: 'Sets the permit\'s lease to `ttlMs` from now. 409 `semaphore_not_holder` when the token holds no permit (expired, released, unknown).',
       params: SemParams,
       body: z.object({ token, ttlMs }).strict(),
-      response: { 200: PermitGrant, ...problems(409) },
+      response: { 200: PermitGrant, ...with409('semaphore_not_holder') },
     },
   }, async (request) => service.semaphores.renew(request.auth.tenant, request.params.name, request.body.token, request.body.ttlMs));
 
@@ -150,9 +153,9 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
       params: SemParams,
       body: z.object({ token }).strict(),
       response: {
-        200: z.object({ released: z.literal(true), holders: z.number().int().describe('Holders left') })
+        200: z.object({ released: z.literal(true), holders: count().describe('Holders left') })
           .meta({ example: { released: true, holders: 2 } }),
-        ...problems(409),
+        ...with409('semaphore_not_holder'),
       },
     },
   }, async (request) => service.semaphores.release(request.auth.tenant, request.params.name, request.body.token));
@@ -165,7 +168,7 @@ const locksRoutes: FastifyPluginAsyncZod = async (app) => {
       description: 'The number of unexpired holders and, while there are any, the limit in force.',
       params: SemParams,
       response: {
-        200: z.object({ name: z.string(), holders: z.number().int(), limit: z.number().int().optional() })
+        200: z.object({ name: z.string(), holders: count().describe('Unexpired holders'), limit: count().optional().describe('The limit in force, while there are holders') })
           .meta({ example: { name: 'pdf-renderers', holders: 3, limit: 4 } }),
         ...problems(),
       },
