@@ -1,0 +1,155 @@
+// Tasks: (1) raw BullMQ add + process on the same Redis (the yardstick), (2) submit → claim → complete
+// cycles through HTTP workers with end-to-end p50/p99, reported with its ratio to (1) in `note` (target
+// ≥ 0.3×), and (3) claim wake-up: with a claim parked, the time from sending a submit to the claim's
+// answer (target p50 ≤ 5 ms). Run in this order: (2) reads (1)'s rate.
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { BenchCase, BenchContext, LoadResult } from '../types.js';
+
+function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+let rawJobsPerSec: number | undefined;
+
+const loops = (ctx: BenchContext) => Math.max(1, Math.min(ctx.connections, 32));
+
+/** Raw BullMQ on the bench's Redis: producers add as fast as they can while a Worker (same concurrency) processes. */
+async function rawBullmq(ctx: BenchContext): Promise<LoadResult> {
+  const producer = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const consumer = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const prefix = `bench-raw-${randomUUID().slice(0, 8)}`;
+  const queue = new Queue('{raw}', { connection: producer, prefix });
+  const added = new Map<string, number>();
+  const latencies: number[] = [];
+  let processed = 0;
+  const worker = new Worker('{raw}', async () => null, { connection: consumer, prefix, concurrency: loops(ctx), autorun: true });
+  worker.on('completed', (job) => {
+    processed++;
+    const t0 = added.get(job.id!);
+    if (t0 !== undefined) latencies.push(performance.now() - t0);
+    added.delete(job.id!);
+  });
+  await worker.waitUntilReady();
+  const deadline = Date.now() + ctx.durationS * 1000;
+  const started = performance.now();
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: loops(ctx) }, async () => {
+      while (Date.now() < deadline) {
+        // Keep the backlog bounded so this measures add+process, not add alone.
+        if (added.size > loops(ctx) * 4) {
+          await new Promise((r) => setTimeout(r, 1));
+          continue;
+        }
+        const t0 = performance.now();
+        try {
+          const job = await queue.add('raw', { n: 1 }, { removeOnComplete: true });
+          added.set(job.id!, t0);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsedS = (performance.now() - started) / 1000;
+  await worker.close();
+  await queue.obliterate({ force: true }).catch(() => undefined);
+  await queue.close();
+  producer.disconnect();
+  consumer.disconnect();
+  rawJobsPerSec = processed / elapsedS;
+  return {
+    requestsPerSec: rawJobsPerSec,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    errors,
+    note: `${Math.round(rawJobsPerSec)} jobs/s raw BullMQ add→process (concurrency ${loops(ctx)}); the yardstick for the HTTP-worker case`,
+  };
+}
+
+async function post(ctx: BenchContext, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await fetch(`${ctx.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { ...ctx.headers, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+/** Each loop: submit → claim → complete; one cycle = one task through an HTTP worker. */
+async function httpWorkerCycles(ctx: BenchContext): Promise<LoadResult> {
+  const type = `bench-${randomUUID().slice(0, 8)}`;
+  const latencies: number[] = [];
+  let errors = 0;
+  const deadline = Date.now() + ctx.durationS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: loops(ctx) }, async () => {
+      while (Date.now() < deadline) {
+        const t0 = performance.now();
+        const s = await post(ctx, '/v1/tasks', { type, payload: { n: 1 } });
+        const c = await post(ctx, `/v1/workers/${type}/claim`, { waitMs: 1000 });
+        if (s.status !== 202 || c.status !== 200) {
+          errors++;
+          continue;
+        }
+        const { task, token } = c.json as { task: { id: string }; token: string };
+        const d = await post(ctx, `/v1/tasks/${task.id}/complete`, { token, result: 1 });
+        if (d.status !== 200) errors++;
+        else latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const perSec = latencies.length / ((performance.now() - started) / 1000);
+  const ratio = rawJobsPerSec ? perSec / rawJobsPerSec : undefined;
+  return {
+    requestsPerSec: perSec,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    errors,
+    note: `${Math.round(perSec)} cycles/s (3 HTTP requests each)${ratio !== undefined ? `; ${ratio.toFixed(2)}× raw BullMQ (target ≥ 0.30×) ${ratio >= 0.3 ? 'PASS' : 'MISS'}` : '; raw BullMQ case not run'}`,
+  };
+}
+
+/** A claim parks; then a submit: time from sending the submit to the claim's answer. Sequential probes. */
+async function claimWakeUp(ctx: BenchContext): Promise<LoadResult> {
+  const type = `bench-wake-${randomUUID().slice(0, 8)}`;
+  const samples: number[] = [];
+  let errors = 0;
+  const deadline = Date.now() + ctx.durationS * 1000;
+  while (Date.now() < deadline) {
+    const claim = post(ctx, `/v1/workers/${type}/claim`, { waitMs: 5000 });
+    let answeredAt = 0;
+    void claim.then(() => (answeredAt = performance.now()));
+    // Let the claim park (it answers 204 only after 5 s, so a short pause is enough to be parked).
+    await new Promise((r) => setTimeout(r, 20));
+    const t0 = performance.now();
+    const s = await post(ctx, '/v1/tasks', { type, payload: 1 });
+    const c = await claim;
+    if (s.status !== 202 || c.status !== 200) {
+      errors++;
+      continue;
+    }
+    samples.push((answeredAt || performance.now()) - t0);
+    const { task, token } = c.json as { task: { id: string }; token: string };
+    await post(ctx, `/v1/tasks/${task.id}/complete`, { token, result: 1 });
+  }
+  return {
+    requestsPerSec: samples.length / ctx.durationS,
+    p50Ms: percentile(samples, 50),
+    p99Ms: percentile(samples, 99),
+    errors,
+    note: `claim answered p50 ${percentile(samples, 50).toFixed(2)} ms after the submit was sent (target ≤ 5 ms)`,
+  };
+}
+
+export const cases: BenchCase[] = [
+  { name: 'tasks: raw BullMQ add+process (yardstick)', run: rawBullmq },
+  { name: 'tasks: submit→claim→complete via HTTP workers', run: httpWorkerCycles, target: { reference: 'bare' } },
+  { name: 'tasks: claim wake-up after submit', run: claimWakeUp, target: { reference: 'bare', maxP50Ms: 5 } },
+];
