@@ -1,0 +1,253 @@
+// Queues: enqueue (single, batch of 10), dequeue+ack cycles (single, batch of 10), the batched end-to-end
+// cycle (enqueue 10 + dequeue 10 + ack 10, in messages/s) and the long-poll wake-up latency after an enqueue.
+// All throughput cases run against one queue pre-seeded with BENCH_QUEUE_DEPTH messages (default 100 000;
+// run again with BENCH_QUEUE_DEPTH=1000000 to show that the per-operation cost stays flat with depth).
+import autocannon from 'autocannon';
+import { randomUUID } from 'node:crypto';
+import type { BenchCase, BenchContext, LoadResult } from '../types.js';
+
+const DEPTH = Number(process.env.BENCH_QUEUE_DEPTH ?? 100_000);
+const DEEP = 'bench-deep';
+const BODY = { user: 42, name: 'Ada Lovelace', roles: ['admin', 'dev'], bio: 'x'.repeat(200) };
+
+function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const s = [...samples].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
+}
+
+async function post(ctx: BenchContext, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${ctx.baseUrl}${path}`, {
+    method: 'POST',
+    headers: { ...ctx.headers, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
+
+async function depth(ctx: BenchContext): Promise<number> {
+  const res = await fetch(`${ctx.baseUrl}/v1/queues/${DEEP}`, { headers: ctx.headers });
+  if (res.status === 404) return 0;
+  return ((await res.json()) as { ready: number }).ready;
+}
+
+let seeded: Promise<void> | undefined;
+/** Fill the deep queue up to DEPTH ready messages (batches of 100, 8 at a time); once per run. */
+function seed(ctx: BenchContext): Promise<void> {
+  seeded ??= (async () => {
+    const missing = DEPTH - (await depth(ctx));
+    const batches = Math.ceil(Math.max(0, missing) / 100);
+    let next = 0;
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < batches) {
+        next++;
+        const r = await post(ctx, `/v1/queues/${DEEP}/messages`, { messages: Array.from({ length: 100 }, () => ({ body: BODY })) });
+        if (r.status !== 201) throw new Error(`seeding failed: ${r.status} ${JSON.stringify(r.json)}`);
+      }
+    }));
+  })();
+  return seeded;
+}
+
+interface CycleContext {
+  id?: string;
+  receipt?: string;
+  receipts?: string[];
+}
+
+/**
+ * Each connection loops dequeue(max) → ack (single ack for max 1, batch ack for more) on the deep queue.
+ * requests/s is HTTP requests; the note gives messages/s.
+ */
+function dequeueAck(max: number) {
+  return async (ctx: BenchContext): Promise<LoadResult> => {
+    await seed(ctx);
+    let acked = 0;
+    let failed = 0;
+    const headers = { ...ctx.headers, 'content-type': 'application/json' };
+    const r = await autocannon({
+      url: ctx.baseUrl,
+      connections: ctx.connections,
+      duration: ctx.durationS,
+      headers,
+      requests: [
+        {
+          method: 'POST',
+          path: `/v1/queues/${DEEP}/dequeue`,
+          body: JSON.stringify({ max, visibilityMs: 60_000 }),
+          onResponse: (status, body, context) => {
+            const c = context as CycleContext;
+            const msgs = status === 200 ? (JSON.parse(body) as { messages: { id: string; receipt: string }[] }).messages : [];
+            c.id = msgs[0]?.id;
+            c.receipt = msgs[0]?.receipt;
+            c.receipts = msgs.map((m) => m.receipt);
+            if (msgs.length === 0) failed++;
+          },
+        },
+        {
+          method: 'POST',
+          setupRequest: (req, context) => {
+            const c = context as CycleContext;
+            if (max === 1) {
+              return { ...req, path: `/v1/queues/${DEEP}/messages/${c.id ?? 'none'}/ack`, body: JSON.stringify({ receipt: c.receipt ?? 'none.0.x' }) };
+            }
+            return { ...req, path: `/v1/queues/${DEEP}/ack`, body: JSON.stringify({ receipts: c.receipts?.length ? c.receipts : ['none.0.x'] }) };
+          },
+          onResponse: (status, body) => {
+            if (max === 1) {
+              if (status === 204) acked++;
+              else failed++;
+            } else if (status === 200) {
+              acked += (JSON.parse(body) as { acked: number }).acked;
+            } else failed++;
+          },
+        },
+      ],
+    });
+    const left = await depth(ctx);
+    return {
+      requestsPerSec: r.requests.average,
+      p50Ms: r.latency.p50,
+      p99Ms: r.latency.p99,
+      errors: r.errors + r.timeouts + failed,
+      non2xx: r.non2xx,
+      note: `${Math.round(acked / ctx.durationS)} messages/s acked; queue depth ${DEPTH} at start, ${left} at end`,
+    };
+  };
+}
+
+/** enqueue 10 → dequeue 10 → ack 10 per connection, on the deep queue; requests/s column = messages/s acked. */
+async function endToEnd(ctx: BenchContext): Promise<LoadResult> {
+  await seed(ctx);
+  let acked = 0;
+  let failed = 0;
+  const headers = { ...ctx.headers, 'content-type': 'application/json' };
+  const batch = JSON.stringify({ messages: Array.from({ length: 10 }, () => ({ body: BODY })) });
+  const r = await autocannon({
+    url: ctx.baseUrl,
+    connections: ctx.connections,
+    duration: ctx.durationS,
+    headers,
+    requests: [
+      {
+        method: 'POST',
+        path: `/v1/queues/${DEEP}/messages`,
+        body: batch,
+        onResponse: (status) => {
+          if (status !== 201) failed++;
+        },
+      },
+      {
+        method: 'POST',
+        path: `/v1/queues/${DEEP}/dequeue`,
+        body: JSON.stringify({ max: 10, visibilityMs: 60_000 }),
+        onResponse: (status, body, context) => {
+          const msgs = status === 200 ? (JSON.parse(body) as { messages: { receipt: string }[] }).messages : [];
+          (context as CycleContext).receipts = msgs.map((m) => m.receipt);
+        },
+      },
+      {
+        method: 'POST',
+        setupRequest: (req, context) => {
+          const c = context as CycleContext;
+          return { ...req, path: `/v1/queues/${DEEP}/ack`, body: JSON.stringify({ receipts: c.receipts?.length ? c.receipts : ['none.0.x'] }) };
+        },
+        onResponse: (status, body) => {
+          if (status === 200) acked += (JSON.parse(body) as { acked: number }).acked;
+          else failed++;
+        },
+      },
+    ],
+  });
+  const perSec = acked / ctx.durationS;
+  return {
+    requestsPerSec: perSec,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    errors: r.errors + r.timeouts + failed,
+    non2xx: r.non2xx,
+    note: `req/s column = messages/s through enqueue10+dequeue10+ack10 (${Math.round(r.requests.average)} HTTP req/s); depth ${DEPTH}`,
+  };
+}
+
+/**
+ * Long-poll wake-up: a consumer parks on an empty queue (waitMs 10 s), then a producer enqueues one message;
+ * the sample is the consumer's response time minus the enqueue's response time (as for lock handoffs).
+ * Several queues run side by side so the run gathers enough samples.
+ */
+async function wakeUp(ctx: BenchContext): Promise<LoadResult> {
+  const samples: number[] = [];
+  const fromRequest: number[] = [];
+  let errors = 0;
+  const pairs = Math.max(1, Math.min(8, Math.floor(ctx.connections / 8)));
+  const started = performance.now();
+  const deadline = started + ctx.durationS * 1000;
+  const run = randomUUID().slice(0, 8);
+  await Promise.all(Array.from({ length: pairs }, async (_, p) => {
+    const queue = `bench-lp-${run}-${p}`;
+    while (performance.now() < deadline) {
+      const poll = post(ctx, `/v1/queues/${queue}/dequeue`, { waitMs: 10_000 }).then((r) => ({ ...r, at: performance.now() }));
+      // Let the poll park (one Redis round trip); it would still get the message if it had not, just not as a wake-up.
+      await new Promise((r) => setTimeout(r, 3));
+      const sent = performance.now();
+      const enq = await post(ctx, `/v1/queues/${queue}/messages`, { body: { p } });
+      const enqAt = performance.now();
+      const got = await poll;
+      const msgs = (got.json.messages ?? []) as { id: string; receipt: string }[];
+      const m = msgs[0];
+      if (enq.status !== 201 || got.status !== 200 || !m) {
+        errors++;
+        continue;
+      }
+      samples.push(Math.max(0, got.at - enqAt));
+      fromRequest.push(got.at - sent);
+      const a = await post(ctx, `/v1/queues/${queue}/messages/${m.id}/ack`, { receipt: m.receipt });
+      if (a.status !== 204) errors++;
+    }
+  }));
+  await Promise.all(Array.from({ length: pairs }, (_, p) => fetch(`${ctx.baseUrl}/v1/queues/bench-lp-${run}-${p}`, { method: 'DELETE', headers: ctx.headers })));
+  const elapsedS = (performance.now() - started) / 1000;
+  return {
+    requestsPerSec: samples.length / elapsedS,
+    p50Ms: percentile(samples, 50),
+    p99Ms: percentile(samples, 99),
+    errors,
+    note: `${samples.length} wake-ups over ${pairs} queue(s), enqueue response → poll response (req/s column = wake-ups/s); from the enqueue request: p50 ${percentile(fromRequest, 50).toFixed(2)} ms`,
+  };
+}
+
+const enqueueBody = JSON.stringify({ body: BODY });
+const batchBody = JSON.stringify({ messages: Array.from({ length: 10 }, () => ({ body: BODY })) });
+
+export const cases: BenchCase[] = [
+  {
+    name: 'queues: enqueue single',
+    method: 'POST',
+    path: `/v1/queues/${DEEP}/messages`,
+    headers: { 'content-type': 'application/json' },
+    body: enqueueBody,
+    setup: seed,
+    target: { reference: 'proxySet', minRatio: 0.75 },
+  },
+  {
+    name: 'queues: enqueue batch of 10',
+    method: 'POST',
+    path: `/v1/queues/${DEEP}/messages`,
+    headers: { 'content-type': 'application/json' },
+    body: batchBody,
+    setup: seed,
+  },
+  { name: 'queues: dequeue+ack cycle (single)', run: dequeueAck(1) },
+  { name: 'queues: dequeue+ack cycle (batch of 10)', run: dequeueAck(10) },
+  {
+    name: 'queues: enqueue10+dequeue10+ack10 (messages/s)',
+    run: endToEnd,
+    target: { reference: 'proxySet', minPerSec: 20_000 },
+  },
+  {
+    name: 'queues: long-poll wake-up after an enqueue',
+    run: wakeUp,
+    target: { reference: 'proxySet', maxP50Ms: 2 },
+  },
+];
