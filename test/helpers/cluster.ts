@@ -1,0 +1,180 @@
+// A private, real Redis Cluster per test file: 3 masters (plus one replica each when asked) on free loopback
+// ports, created with `redis-cli --cluster create`, ready once every node reports cluster_state:ok and knows
+// every other node. Torn down with no leftovers: processes SIGKILLed and the temp dir removed in teardown,
+// and the processes also killed on process exit so a crashed test file leaves no orphan.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cluster, Redis } from 'ioredis';
+import { freePort } from '../../src/redis/embedded.js';
+
+interface Teardownable {
+  teardown(fn: () => unknown): void;
+}
+
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+/** Register a temp dir to be removed on process exit too (the teardown removes it first). */
+export function trackDir(dir: string): void {
+  dirs.add(dir);
+}
+
+export interface ServerProcess {
+  port: number;
+  child: ChildProcess;
+  /** SIGKILL (or SIGTERM) the process; resolves once it has exited. */
+  stop(graceful?: boolean): Promise<void>;
+}
+
+/**
+ * Spawn `bin` (redis-server or redis-sentinel) with args and wait for `ready` in its output. The process is
+ * killed on process exit if the caller never stops it.
+ */
+export async function spawnServer(bin: string, args: string[], port: number, ready = 'Ready to accept connections'): Promise<ServerProcess> {
+  const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  live.add(c);
+  c.once('exit', () => live.delete(c));
+  let out = '';
+  await new Promise<void>((ok, fail) => {
+    const onData = (b: Buffer) => {
+      out += b.toString();
+      if (out.includes(ready)) ok();
+    };
+    c.stdout?.on('data', onData);
+    c.stderr?.on('data', onData);
+    c.once('exit', (code) => fail(new Error(`${bin} on ${port} exited (${code}): ${out.slice(-1500)}`)));
+    c.once('error', fail);
+  });
+  c.stdout?.removeAllListeners('data');
+  c.stderr?.removeAllListeners('data');
+  c.stdout?.resume();
+  c.stderr?.resume();
+  return {
+    port,
+    child: c,
+    stop: async (graceful = false) => {
+      if (c.exitCode !== null || c.signalCode !== null) return;
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+      await exited;
+    },
+  };
+}
+
+function run(bin: string, args: string[]): Promise<string> {
+  return new Promise((ok, fail) => {
+    const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    c.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    c.once('error', fail);
+    c.once('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`${bin} ${args.join(' ')} exited ${code}: ${out.slice(-2000)}`))));
+  });
+}
+
+/** Poll `check` every `everyMs` until it is true or `timeoutMs` passes (for states with no event to wait on). */
+export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000, everyMs = 100): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+export interface TestCluster {
+  /** Master addresses "127.0.0.1:port", in creation order. */
+  masters: string[];
+  /** Replica addresses (empty unless replicas were asked for). */
+  replicas: string[];
+  /** REDIS_CLUSTER_NODES value: every node, comma-separated. */
+  nodesEnv: string;
+  /** A cluster client for assertions (closed in teardown). */
+  client: Cluster;
+  /** One plain client per master (closed in teardown), e.g. for DBSIZE per node. */
+  masterClients: Redis[];
+  dir: string;
+}
+
+/** Free port p whose cluster bus port is also free (the bus is set explicitly with cluster-port). */
+async function twoPorts(): Promise<[number, number]> {
+  const a = await freePort();
+  let b = await freePort();
+  while (b === a) b = await freePort();
+  return [a, b];
+}
+
+export async function startCluster(t: Teardownable, opts: { masters?: number; replicas?: boolean } = {}): Promise<TestCluster> {
+  const nMasters = opts.masters ?? 3;
+  const total = opts.replicas ? nMasters * 2 : nMasters;
+  const dir = mkdtempSync(join(tmpdir(), 'baton-cluster-'));
+  trackDir(dir);
+  const procs: ServerProcess[] = [];
+  const clients: Redis[] = [];
+  let client: Cluster | undefined;
+
+  t.teardown(async () => {
+    client?.disconnect();
+    for (const c of clients) c.disconnect();
+    await Promise.all(procs.map((p) => p.stop()));
+    rmSync(dir, { recursive: true, force: true });
+    dirs.delete(dir);
+  });
+
+  const starts: Promise<ServerProcess>[] = [];
+  for (let i = 0; i < total; i++) {
+    const [port, bus] = await twoPorts();
+    const d = join(dir, String(port));
+    mkdirSync(d);
+    starts.push(
+      spawnServer('redis-server', [
+        '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--dir', d,
+        '--cluster-enabled', 'yes', '--cluster-config-file', join(d, 'nodes.conf'), '--cluster-node-timeout', '2000',
+        '--save', '', '--appendonly', 'no', '--protected-mode', 'no',
+      ], port),
+    );
+  }
+  procs.push(...(await Promise.all(starts)));
+  const addrs = procs.map((p) => `127.0.0.1:${p.port}`);
+  await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', opts.replicas ? '1' : '0', '--cluster-yes']);
+
+  for (const p of procs) {
+    const c = new Redis({ port: p.port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1 });
+    c.on('error', () => undefined);
+    await c.connect();
+    clients.push(c);
+  }
+  // No event tells that the gossip has converged: poll CLUSTER INFO on every node.
+  await until('cluster_state:ok on every node', async () => {
+    const infos = await Promise.all(clients.map((c) => c.cluster('INFO') as Promise<string>));
+    return infos.every((i) => i.includes('cluster_state:ok') && i.includes(`cluster_known_nodes:${total}`) && i.includes('cluster_slots_ok:16384'));
+  });
+
+  const roles = await Promise.all(clients.map(async (c) => ((await c.info('replication')).includes('role:master') ? 'master' : 'slave')));
+  const masters = addrs.filter((_, i) => roles[i] === 'master');
+  const replicas = addrs.filter((_, i) => roles[i] === 'slave');
+  const masterClients = clients.filter((_, i) => roles[i] === 'master');
+  if (opts.replicas) {
+    await until('replicas in sync', async () => {
+      const infos = await Promise.all(masterClients.map((c) => c.info('replication')));
+      return infos.every((i) => /connected_slaves:1/.test(i) && /slave0:.*state=online/.test(i));
+    });
+  }
+
+  client = new Cluster(masters.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })), { lazyConnect: true });
+  client.on('error', () => undefined);
+  await client.connect();
+
+  return { masters, replicas, nodesEnv: addrs.join(','), client, masterClients, dir };
+}
