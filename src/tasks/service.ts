@@ -14,6 +14,7 @@ import { AppError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
+import { createClaimWaiters } from './claim-waiters.js';
 import type { TaskHandler } from './handlers/index.js';
 import { FINAL_STATES, REVOKED_REASON, bullStatesFor, toTaskView, type BullState, type RevokedTombstone, type TaskState, type TaskView } from './state.js';
 
@@ -141,9 +142,16 @@ export function createTasksService(o: TasksServiceOptions) {
   const inProcess: Worker<TaskData, unknown, string>[] = [];
   let blocking: RedisClient | undefined;
   let closed = false;
-  let parkedClaims = 0;
+  const instance = randomUUID().slice(0, 8);
+  const waiters = createClaimWaiters(notifier, instance);
 
   const typeChannel = (tenant: string, type: string) => keys.event(tenant, 'tasks', type);
+  /** A task of this type became claimable: wake one local parked claim now, and one on every other instance. */
+  const announce = (tenant: string, type: string) => {
+    const channel = typeChannel(tenant, type);
+    waiters.wakeOne(channel);
+    publish(channel, instance);
+  };
   const taskChannel = (tenant: string, id: string) => keys.event(tenant, 'task', id);
   const publish = (channel: string, message: string) => {
     redis.publish(channel, message).catch(() => undefined);
@@ -199,7 +207,7 @@ export function createTasksService(o: TasksServiceOptions) {
       );
       w.on('error', (err) => o.log?.debug({ err: err.message, type: e.type }, 'task worker error'));
       w.on('stalled', (jobId) => {
-        publish(typeChannel(e.tenant, e.type), 'stalled');
+        announce(e.tenant, e.type);
         publish(taskChannel(e.tenant, encodeTaskId(e.type, jobId)), 'stalled');
       });
       e.worker = w;
@@ -323,7 +331,7 @@ export function createTasksService(o: TasksServiceOptions) {
       throw err;
     }
     o.metrics?.transition(input.type, 'PENDING');
-    publish(typeChannel(tenant, input.type), jobId);
+    announce(tenant, input.type);
     return { id, state: 'PENDING', created: true };
   }
 
@@ -399,7 +407,7 @@ export function createTasksService(o: TasksServiceOptions) {
     if (!v || !job) throw notFound();
     if (v.state !== 'FAILURE') throw new AppError('conflict', `Only a FAILURE can be retried; the task is ${v.state}`, { fields: { state: v.state } });
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-    publish(typeChannel(tenant, e.type), jobId);
+    announce(tenant, e.type);
     publish(taskChannel(tenant, id), 'retry');
     o.metrics?.transition(e.type, 'PENDING');
     return get(tenant, id);
@@ -424,7 +432,7 @@ export function createTasksService(o: TasksServiceOptions) {
       const worker = await manualWorker(e, lockMs);
       // Listen before trying, so a submit between the try and the wait is not missed.
       const remaining = deadline - Date.now();
-      const wait = remaining > 0 ? notifier.wait(channel, remaining, signal) : undefined;
+      const wait = remaining > 0 ? waiters.park(channel, remaining, signal) : undefined;
       const token = `${randomUUID()}.${lockMs}`;
       let job: TaskJob | undefined;
       try {
@@ -438,6 +446,7 @@ export function createTasksService(o: TasksServiceOptions) {
         if (signal?.aborted) {
           // The client left while we fetched: hand the job back at once.
           await job.moveToWait(token).catch(() => undefined);
+          announce(tenant, type);
           return null;
         }
         if (lockMs !== defaultLockMs) await job.extendLock(token, lockMs);
@@ -454,7 +463,6 @@ export function createTasksService(o: TasksServiceOptions) {
       if (!wait) return null;
       // Nothing ready: sleep until a submit wakes us, the next delayed task is due, or the wait runs out.
       const due = await nextDue(e).catch(() => undefined);
-      parkedClaims++;
       let dueTimer: NodeJS.Timeout | undefined;
       try {
         if (due !== undefined && due < deadline) dueTimer = setTimeout(() => wait.cancel(), Math.max(1, due - Date.now()));
@@ -462,7 +470,6 @@ export function createTasksService(o: TasksServiceOptions) {
         if (outcome === 'aborted' && signal?.aborted) return null;
         if (outcome === 'timeout') continue;
       } finally {
-        parkedClaims--;
         clearTimeout(dueTimer);
       }
     }
@@ -532,7 +539,7 @@ export function createTasksService(o: TasksServiceOptions) {
     const state: TaskState = willRetry ? 'RETRY' : 'FAILURE';
     o.metrics?.transition(type, state);
     if (!willRetry && job.processedOn) o.metrics?.duration(type, 'FAILURE', (Date.now() - job.processedOn) / 1000);
-    if (willRetry) publish(typeChannel(tenant, type), 'retry');
+    if (willRetry) announce(tenant, type);
     return { id, state, ...(willRetry && job.delay ? { nextAttemptAt: new Date(Date.now() + job.delay).toISOString() } : {}) };
   }
 
@@ -649,7 +656,7 @@ export function createTasksService(o: TasksServiceOptions) {
       { name: s.task.type, data: { payload: s.task.payload }, opts: jobOptions(s.task) },
     );
     await redis.hset(registry, id, s.task.type);
-    publish(typeChannel(tenant, s.task.type), 'schedule');
+    announce(tenant, s.task.type);
     const schedule = (await readSchedule(tenant, id, s.task.type)) ?? { id, ...s };
     return { schedule, created: previousType === null };
   }
@@ -781,7 +788,7 @@ export function createTasksService(o: TasksServiceOptions) {
     events,
     putSchedule, getSchedule, listSchedules, deleteSchedule,
     startHandlers, queueCounts, close,
-    parkedClaims: () => parkedClaims,
+    parkedClaims: () => waiters.parked(),
     isBuiltIn: (type: string) => handlers.has(type),
   };
 }

@@ -44,14 +44,14 @@ t.test('SSE: PENDING → STARTED → PROGRESS → SUCCESS, then the end; reconne
   const app = await build(t, redis.url, { listen: true });
   const h = auth();
   const post = (url: string, body: object) => fetch(`${app.baseUrl}${url}`, { method: 'POST', headers: { ...h, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  const { id } = await (await post('/v1/tasks', { type: 'sse', payload: 1 })).json();
+  const { id } = (await (await post('/v1/tasks', { type: 'sse', payload: 1 })).json()) as { id: string };
   const s = await openStream(`${app.baseUrl}/v1/tasks/${id}/events`, h);
   t.equal(s.res.status, 200);
   t.match(s.res.headers.get('content-type'), /text\/event-stream/);
   const e1 = await s.next();
   t.equal(e1?.event, 'state');
   t.equal(JSON.parse(e1!.data!).state, 'PENDING');
-  const { token } = await (await post('/v1/workers/sse/claim', {})).json();
+  const { token } = (await (await post('/v1/workers/sse/claim', {})).json()) as { token: string };
   const e2 = await s.next();
   t.equal(JSON.parse(e2!.data!).state, 'STARTED');
   await post(`/v1/tasks/${id}/progress`, { token, current: 1, total: 2 });

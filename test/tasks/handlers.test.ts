@@ -110,7 +110,7 @@ t.test('webhook: timeoutMs and revoke abort a running call', async (t) => {
     await new Promise((res) => setTimeout(res, 25));
   }
   t.equal((await app.inject({ url: `/v1/tasks/${r}`, headers: auth() })).json().state, 'REVOKED');
-  release?.();
+  (release as (() => void) | undefined)?.();
 });
 
 t.test('webhook: hosts off the allow-list and bad payloads are 400 at submit', async (t) => {
