@@ -6,7 +6,7 @@ import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-z
 import type { Logger } from 'pino';
 import authPlugin from '../plugins/auth.js';
 import configPlugin from '../plugins/config.js';
-import errorsPlugin from '../plugins/errors.js';
+import errorsPlugin, { errorToProblem, sendProblem } from '../plugins/errors.js';
 import metricsPlugin from '../plugins/metrics.js';
 import rateLimitPlugin from '../plugins/rate-limit.js';
 import redisPlugin from '../plugins/redis.js';
@@ -32,6 +32,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // Long polls and lock waits hold a request for up to 60 s; keep sockets longer than that.
     keepAliveTimeout: 72_000,
     forceCloseConnections: 'idle',
+    // Router-level errors (broken percent-encoding, an over-long path parameter) bypass the error handler:
+    // answer them with a problem document too.
+    frameworkErrors: (err, request, reply) => {
+      const { problem, headers } = errorToProblem(err, request);
+      return sendProblem(reply, problem, headers);
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
