@@ -14,11 +14,24 @@ async function ready(app: App) {
   await new Promise<void>((ok) => app.redis.once('ready', () => ok()));
 }
 
+/** Bound a step, so a hang fails with the step's name instead of tap's whole-test timeout. */
+async function step<T>(what: string, p: Promise<T>, ms = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`step "${what}" took longer than ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 t.test('fences strictly increase across releases, expiries and a Redis restart with AOF', async (t) => {
   const app = await build(t, redis.url);
   const fences: number[] = [];
   const take = async (ttlMs: number) => {
-    const r = await post(app, '/v1/locks/fenced/acquire', { ttlMs, waitMs: 10_000 });
+    const r = await step(`acquire ${ttlMs}`, post(app, '/v1/locks/fenced/acquire', { ttlMs, waitMs: 10_000 }));
     t.equal(r.statusCode, 200);
     fences.push(r.json().fence);
     return r.json();
@@ -28,13 +41,13 @@ t.test('fences strictly increase across releases, expiries and a Redis restart w
   await take(150); // expires; the next acquisition waits for it
   const c = await take(60_000);
 
-  await redis.stop(true); // graceful: SIGTERM, the AOF is complete
-  const down = await post(app, '/v1/locks/fenced/acquire', { ttlMs: 1000 });
+  await step('graceful stop', redis.stop(true)); // SIGTERM: the AOF is complete
+  const down = await step('acquire while down', post(app, '/v1/locks/fenced/acquire', { ttlMs: 1000 }));
   t.equal(down.statusCode, 503, 'Redis down: 503');
   t.equal(down.json().code, 'backend_unavailable');
   t.ok(down.headers['retry-after']);
-  await redis.start();
-  await ready(app);
+  await step('restart', redis.start());
+  await step('app reconnects', ready(app));
 
   const st = (await app.inject({ url: '/v1/locks/fenced', headers: auth() })).json();
   t.equal(st.held, true, 'the holder survived the restart');
@@ -49,7 +62,7 @@ t.test('fences strictly increase across releases, expiries and a Redis restart w
 
 t.test('Redis down is a 503 on every lock and semaphore route', async (t) => {
   const app = await build(t, redis.url);
-  await redis.stop();
+  await step('stop', redis.stop());
   const calls: [string, string, object?][] = [
     ['POST', '/v1/locks/d/acquire', { ttlMs: 1000, waitMs: 1000 }],
     ['POST', '/v1/locks/d/renew', { token: 'x', ttlMs: 1000 }],
@@ -65,8 +78,8 @@ t.test('Redis down is a 503 on every lock and semaphore route', async (t) => {
     t.equal(r.json().code, 'backend_unavailable');
   }
   t.match((await app.inject({ url: '/metrics' })).body, /baton_lock_waiters 0/, 'a failed wait leaves no waiter behind');
-  await redis.start();
-  await ready(app);
+  await step('restart', redis.start());
+  await step('app reconnects', ready(app));
   t.equal((await post(app, '/v1/locks/d/acquire', { ttlMs: 1000 })).statusCode, 200, 'recovers without a restart');
 });
 
