@@ -122,10 +122,10 @@ export async function startCluster(t: Teardownable, opts: { masters?: number; re
   trackDir(dir);
   const procs: ServerProcess[] = [];
   const clients: Redis[] = [];
-  let client: Cluster | undefined;
+  const opened: { client?: Cluster } = {};
 
   t.teardown(async () => {
-    client?.disconnect();
+    opened.client?.disconnect();
     for (const c of clients) c.disconnect();
     await Promise.all(procs.map((p) => p.stop()));
     rmSync(dir, { recursive: true, force: true });
@@ -172,7 +172,8 @@ export async function startCluster(t: Teardownable, opts: { masters?: number; re
     });
   }
 
-  client = new Cluster(masters.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })), { lazyConnect: true });
+  const client = new Cluster(masters.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })), { lazyConnect: true });
+  opened.client = client;
   client.on('error', () => undefined);
   await client.connect();
 
