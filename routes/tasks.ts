@@ -8,6 +8,7 @@ import { createTaskMetrics, registerTaskGauges } from '../src/tasks/metrics.js';
 import { CLAIM_MAX_WAIT_MS, LOCK_MAX_MS, LOCK_MIN_MS, createTasksService } from '../src/tasks/service.js';
 import { TASK_STATES } from '../src/tasks/state.js';
 import { clientGone } from './lib/client-gone.js';
+import { registerDashboard } from './tasks-dashboard.js';
 
 const DAY_MS = 86_400_000;
 const KEEPALIVE_MS = 15_000;
@@ -129,6 +130,8 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     await service.close();
     redis.disconnect();
   });
+
+  await registerDashboard(app, service, config.tasks.dashboardReadOnly);
 
   const tags = ['tasks'];
   const scope = { scope: 'tasks' as const };

@@ -760,6 +760,13 @@ export function createTasksService(o: TasksServiceOptions) {
     }
   }
 
+  /** The tenant's task queues (at most 200 types), for the dashboard. */
+  async function dashboardQueues(tenant: string) {
+    const types = (await redis.smembers(keys.tasks.types(tenant))).sort().slice(0, 200);
+    const opened = await Promise.all(types.map((type) => entry(tenant, type).catch(() => undefined)));
+    return opened.filter((e): e is Entry => e !== undefined).map((e) => e.queue);
+  }
+
   // ---- metrics sources ----
 
   async function queueCounts(limit: number) {
@@ -787,7 +794,7 @@ export function createTasksService(o: TasksServiceOptions) {
     claim, heartbeat, progress, complete, fail,
     events,
     putSchedule, getSchedule, listSchedules, deleteSchedule,
-    startHandlers, queueCounts, close,
+    startHandlers, queueCounts, dashboardQueues, close,
     parkedClaims: () => waiters.parked(),
     isBuiltIn: (type: string) => handlers.has(type),
   };
