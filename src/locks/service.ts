@@ -109,7 +109,7 @@ const newToken = () => randomBytes(16).toString('base64url');
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function createLocksService(deps: LocksDeps) {
-  const { redis, keys, notifier, metrics } = deps;
+  const { redis, keys, notifier, metrics, config } = deps;
   const queues = createWaitQueues(notifier);
 
   const acquireTotal = new Counter({
@@ -154,6 +154,7 @@ export function createLocksService(deps: LocksDeps) {
     undo: (value: T) => Promise<unknown>,
     refuse: (last: Attempt<T> & { ok: false }, waited: boolean) => AppError,
   ): Promise<T> {
+    waitMs = Math.min(waitMs, config.locks.maxWaitMs);
     if (waitMs <= 0) {
       const r = await attempt('take');
       if (r.ok) {
