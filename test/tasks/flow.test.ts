@@ -64,6 +64,27 @@ t.test('HTTP worker flow: PENDING → STARTED → PROGRESS → SUCCESS', async (
   t.equal(empty.statusCode, 204);
 });
 
+t.test('parked claims: each submitted task goes to exactly one claim; no Redis connection per claim', async (t) => {
+  const app = await build(t, redis.url);
+  const N = 12;
+  // Open the queue once so its (shared) connection setup is not counted below.
+  await app.inject({ method: 'POST', url: '/v1/workers/herd/claim', headers: auth(), payload: { waitMs: 0 } });
+  const clients = async () => Number(/connected_clients:(\d+)/.exec(await redis.client.info('clients'))?.[1]);
+  const before = await clients();
+  const claims = Array.from({ length: N }, () => app.inject({ method: 'POST', url: '/v1/workers/herd/claim', headers: auth(), payload: { waitMs: 15000 } }));
+  for (let i = 0; i < 500; i++) {
+    if (new RegExp(`baton_task_claims_parked ${N}\\b`).test((await app.inject({ url: '/metrics' })).body)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  t.match((await app.inject({ url: '/metrics' })).body, new RegExp(`baton_task_claims_parked ${N}\\b`), 'all claims parked');
+  t.ok((await clients()) <= before, `no connection per parked claim (${before} → ${await clients()})`);
+  const submitted = await Promise.all(Array.from({ length: N }, (_, i) => app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'herd', payload: i } })));
+  const ids = submitted.map((r) => r.json().id as string).sort();
+  const got = await Promise.all(claims);
+  t.same(got.map((r) => r.statusCode), Array(N).fill(200));
+  t.same(got.map((r) => r.json().task.id as string).sort(), ids, 'every task delivered once, to one claim');
+});
+
 t.test('unknown and malformed ids are 404', async (t) => {
   const app = await build(t, redis.url);
   for (const id of ['nope', Buffer.from('resize|t123').toString('base64url'), 'a'.repeat(30)]) {
