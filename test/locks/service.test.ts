@@ -28,7 +28,7 @@ async function setup(t: Test) {
     await notifier.close();
     client.disconnect();
   });
-  return { service, registry, keys };
+  return { service, registry, keys, notifier };
 }
 
 /** Wait for a condition that an event elsewhere makes true (bounded; fails the test on timeout). */
@@ -221,6 +221,27 @@ t.test('a waiter whose signal aborts leaves the queue at once and never takes th
   await locks.release('t1', 'ab', holder.token);
   t.same(await locks.inspect('t1', 'ab'), { name: 'ab', held: false, fence: holder.fence }, 'nobody took it');
   t.equal(await metric(registry, 'baton_lock_acquire_total', { kind: 'lock', result: 'aborted' }), 1);
+});
+
+t.test('a waiter aborted just as the lock is released never keeps it (a won race is released at once)', async (t) => {
+  const { service, notifier, keys } = await setup(t);
+  const { locks } = service;
+  let won = 0;
+  for (let i = 0; i < 20; i++) {
+    const holder = await locks.acquire('t1', 'race', { ttlMs: 30_000 });
+    const ac = new AbortController();
+    const waiting = code(locks.acquire('t1', 'race', { ttlMs: 30_000, waitMs: 20_000 }, ac.signal));
+    await until(() => service.waiting() === 1, 'parked');
+    // Abort just after the release message woke the waiter: its take is then on its way to Redis.
+    const stop = notifier.listen(keys.event('t1', 'locks', 'race'), () => setImmediate(() => ac.abort()));
+    await locks.release('t1', 'race', holder.token);
+    t.equal(await waiting, 'lock_not_acquired');
+    const st = await locks.inspect('t1', 'race');
+    t.equal(st.held, false, 'free after the aborted waiter settled');
+    if (st.fence > holder.fence) won++;
+    stop();
+  }
+  t.comment(`the aborted waiter won the race ${won} of 20 times and released it`);
 });
 
 t.test('semaphores: limit, renew, release, inspect, mismatch, expiry', async (t) => {
