@@ -194,6 +194,9 @@ t.test('semaphore contract', async (t) => {
   const full = await post(app, '/v1/semaphores/pool/acquire', { limit: 2, ttlMs: 10_000, waitMs: 100 });
   t.equal(full.statusCode, 409);
   t.equal(full.json().code, 'semaphore_full');
+  t.equal(full.json().limit, 2);
+  t.equal(full.json().holders, 2);
+  t.ok(full.json().ttlMs > 5_000 && full.json().ttlMs <= 10_000, 'ttlMs until the earliest holder expires');
   const mismatch = await post(app, '/v1/semaphores/pool/acquire', { limit: 5, ttlMs: 10_000 });
   t.equal(mismatch.statusCode, 409);
   t.equal(mismatch.json().code, 'semaphore_limit_mismatch');
