@@ -30,7 +30,7 @@ export interface TestSentinel {
    * before this call survives a failover.
    */
   sync(timeoutMs?: number): Promise<number>;
-  /** SIGKILL the master. Resolves once the process has exited; returns the kill time (Date.now()). */
+  /** SIGKILL the master. Resolves once the process has exited, with the time the signal was sent (Date.now()). */
   killMaster(): Promise<number>;
   /**
    * Subscribe to a sentinel's +switch-master (call before killMaster); resolves once subscribed, with
@@ -47,7 +47,8 @@ export async function startSentinel(t: Teardownable): Promise<TestSentinel> {
   const procs: ServerProcess[] = [];
   const clients: Redis[] = [];
   const conn = (port: number) => {
-    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    // Reconnects: the sentinels CLIENT KILL the normal clients of a promoted replica after a failover.
+    const c = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: (n) => Math.min(n * 50, 500) });
     c.on('error', () => undefined);
     clients.push(c);
     return c;
@@ -138,8 +139,9 @@ export async function startSentinel(t: Teardownable): Promise<TestSentinel> {
       return acked;
     },
     async killMaster() {
+      const at = Date.now();
       await master.stop();
-      return Date.now();
+      return at;
     },
     async watchFailover(timeoutMs = 30_000) {
       const sub = conn(sentinelPorts[0] as number);
