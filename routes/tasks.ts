@@ -124,6 +124,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
   }
   const streams = new Set<AbortController>();
   app.addHook('preClose', async () => {
+    service.stopWaiting();
     for (const s of streams) s.abort();
   });
   app.addHook('onClose', async () => {

@@ -21,6 +21,8 @@ import { FINAL_STATES, REVOKED_REASON, bullStatesFor, toTaskView, type BullState
 export interface TaskData {
   payload: unknown;
   timeoutMs?: number;
+  /** Set by a revoke that could not remove the job (claimed meanwhile, or a schedule's pending run). */
+  revoked?: boolean;
 }
 type TaskJob = Job<TaskData, unknown, string>;
 
@@ -144,6 +146,8 @@ export function createTasksService(o: TasksServiceOptions) {
   let closed = false;
   const instance = randomUUID().slice(0, 8);
   const waiters = createClaimWaiters(notifier, instance);
+  /** Aborted when the app starts closing: parked claims answer 204 at once instead of holding the shutdown. */
+  const shutdown = new AbortController();
 
   const typeChannel = (tenant: string, type: string) => keys.event(tenant, 'tasks', type);
   /** A task of this type became claimable: wake one local parked claim now, and one on every other instance. */
@@ -383,14 +387,19 @@ export function createTasksService(o: TasksServiceOptions) {
     // The flag first: a worker (HTTP or in-process) that races with us sees it on its next call.
     await tombstone(tenant, type, jobId, job.timestamp);
     publish(taskChannel(tenant, id), 'revoked');
-    const state = await job.getState();
+    let state = await job.getState();
     if (state !== 'active') {
       try {
         await job.remove();
       } catch (err) {
         if (!(err instanceof Error) || !/locked|scheduler/.test(err.message)) throw err;
+        // Claimed meanwhile (locked), or the pending run of a schedule (cannot be removed): mark its data,
+        // so a claim or handler that gets it fails it as revoked instead of running it.
+        await job.updateData({ ...job.data, revoked: true }).catch(() => undefined);
+        state = await job.getState();
       }
-    } else if (!handlers.has(type)) {
+    }
+    if (state === 'active' && !handlers.has(type)) {
       // An HTTP worker holds it: fail it for good now with the holder's own token, so the lock cannot lapse
       // into a re-run; the holder's next heartbeat/progress/complete answers 409 task_revoked.
       const token = await redis.get(`${e.queue.toKey(jobId)}:lock`);
@@ -425,6 +434,7 @@ export function createTasksService(o: TasksServiceOptions) {
       throw new AppError('bad_request', `Tasks of type "${type}" run in Baton's built-in handler; HTTP workers cannot claim them`);
     }
     const lockMs = opts.lockMs ?? defaultLockMs;
+    const parkSignal = signal ? AbortSignal.any([signal, shutdown.signal]) : shutdown.signal;
     const deadline = Date.now() + Math.min(opts.waitMs ?? 0, CLAIM_MAX_WAIT_MS);
     const channel = typeChannel(tenant, type);
     for (;;) {
@@ -432,7 +442,7 @@ export function createTasksService(o: TasksServiceOptions) {
       const worker = await manualWorker(e, lockMs);
       // Listen before trying, so a submit between the try and the wait is not missed.
       const remaining = deadline - Date.now();
-      const wait = remaining > 0 ? waiters.park(channel, remaining, signal) : undefined;
+      const wait = remaining > 0 && !shutdown.signal.aborted ? waiters.park(channel, remaining, parkSignal) : undefined;
       const token = `${randomUUID()}.${lockMs}`;
       let job: TaskJob | undefined;
       try {
@@ -440,6 +450,11 @@ export function createTasksService(o: TasksServiceOptions) {
       } catch (err) {
         wait?.cancel();
         throw err;
+      }
+      if (job?.id && job.data?.revoked) {
+        wait?.cancel();
+        await job.moveToFailed(new UnrecoverableError(REVOKED_REASON), token).catch(() => undefined);
+        continue;
       }
       if (job?.id) {
         wait?.cancel();
@@ -467,7 +482,7 @@ export function createTasksService(o: TasksServiceOptions) {
       try {
         if (due !== undefined && due < deadline) dueTimer = setTimeout(() => wait.cancel(), Math.max(1, due - Date.now()));
         const outcome = await wait.outcome;
-        if (outcome === 'aborted' && signal?.aborted) return null;
+        if (outcome === 'aborted' && parkSignal.aborted) return null;
         if (outcome === 'timeout') continue;
       } finally {
         clearTimeout(dueTimer);
@@ -729,7 +744,7 @@ export function createTasksService(o: TasksServiceOptions) {
       if (message === 'revoked') controller.abort(new UnrecoverableError(REVOKED_REASON));
     });
     try {
-      if (await redis.exists(keys.tasks.revoked(tenant, type, jobId))) throw new UnrecoverableError(REVOKED_REASON);
+      if (job.data?.revoked || (await redis.exists(keys.tasks.revoked(tenant, type, jobId)))) throw new UnrecoverableError(REVOKED_REASON);
       publish(taskChannel(tenant, id), 'started');
       o.metrics?.transition(type, 'STARTED');
       const signals = [controller.signal, ...(workerSignal ? [workerSignal] : [])];
@@ -780,8 +795,14 @@ export function createTasksService(o: TasksServiceOptions) {
     return out;
   }
 
+  /** Release parked claims (they answer 204) before the HTTP server waits for open requests. */
+  function stopWaiting() {
+    shutdown.abort();
+  }
+
   async function close() {
     closed = true;
+    shutdown.abort();
     await Promise.all(inProcess.map((w) => w.close().catch(() => undefined)));
     const all = [...entries.values()];
     entries.clear();
@@ -794,7 +815,7 @@ export function createTasksService(o: TasksServiceOptions) {
     claim, heartbeat, progress, complete, fail,
     events,
     putSchedule, getSchedule, listSchedules, deleteSchedule,
-    startHandlers, queueCounts, dashboardQueues, close,
+    startHandlers, queueCounts, dashboardQueues, stopWaiting, close,
     parkedClaims: () => waiters.parked(),
     isBuiltIn: (type: string) => handlers.has(type),
   };

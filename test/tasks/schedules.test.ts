@@ -42,6 +42,20 @@ t.test('PUT/GET/list/DELETE a schedule; it ticks (short everyMs)', async (t) => 
   t.equal((await app.inject({ method: 'DELETE', url: '/v1/schedules/beat', headers: auth() })).statusCode, 404);
 });
 
+t.test('revoking the pending run of a schedule: it never runs, the schedule goes on', async (t) => {
+  const app = await build(t, redis.url);
+  await app.inject({ method: 'PUT', url: '/v1/schedules/slow', headers: auth(), payload: { everyMs: 100_000, task: { type: 'rvs', payload: 1 } } });
+  const pending = (await app.inject({ url: '/v1/tasks?type=rvs', headers: auth() })).json().tasks;
+  t.equal(pending.length, 1, 'one pending run');
+  const id = pending[0].id;
+  const d = await app.inject({ method: 'DELETE', url: `/v1/tasks/${id}`, headers: auth() });
+  t.equal(d.statusCode, 200);
+  t.equal(d.json().state, 'REVOKED');
+  t.equal(await claim(app, 'rvs', 0), undefined, 'the revoked run is not handed out');
+  t.equal((await app.inject({ url: `/v1/tasks/${id}`, headers: auth() })).json().state, 'REVOKED');
+  t.equal((await app.inject({ url: '/v1/schedules/slow', headers: auth() })).statusCode, 200, 'the schedule is still there');
+});
+
 t.test('bad schedules are 400', async (t) => {
   const app = await build(t, redis.url);
   const bodies = [
