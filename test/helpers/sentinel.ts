@@ -1,7 +1,8 @@
 // A private Sentinel topology per test file: one master, one replica and three sentinels (quorum 2) on free
 // loopback ports, with fast failure detection (down-after 1 s). killMaster() SIGKILLs the current master;
 // waitForFailover() resolves on the sentinels' +switch-master event with the new master's address.
-// Torn down with no leftovers (processes killed, temp dir removed), also on process exit.
+// Sentinels are redis-server in sentinel mode (no redis-sentinel package needed). Torn down with no
+// leftovers (processes killed, temp dir removed), also on process exit.
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,7 +88,8 @@ export async function startSentinel(t: Teardownable): Promise<TestSentinel> {
         '',
       ].join('\n'),
     );
-    procs.push(await spawnServer('redis-sentinel', [conf], port, 'Sentinel ID is'));
+    // redis-server in sentinel mode: the same binary, no redis-sentinel package needed.
+    procs.push(await spawnServer('redis-server', [conf, '--sentinel'], port, 'Sentinel ID is'));
     sentinelPorts.push(port);
   }
 
