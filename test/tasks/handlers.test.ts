@@ -95,7 +95,7 @@ t.test('webhook: timeoutMs and revoke abort a running call', async (t) => {
   const slow = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'webhook', payload: { url: `${base}/hang` }, timeoutMs: 300 } })).json().id;
   const v = await until(app, slow, ['FAILURE', 'SUCCESS']);
   t.equal(v.state, 'FAILURE');
-  t.match(v.error, /timed out|abort/i);
+  t.match(v.error, /timed out|abort/i, String(v.error));
   release?.();
   release = undefined;
 
