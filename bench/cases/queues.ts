@@ -63,6 +63,7 @@ interface CycleContext {
 function dequeueAck(max: number) {
   return async (ctx: BenchContext): Promise<LoadResult> => {
     await seed(ctx);
+    const before = await depth(ctx);
     let acked = 0;
     let failed = 0;
     const headers = { ...ctx.headers, 'content-type': 'application/json' };
@@ -112,7 +113,7 @@ function dequeueAck(max: number) {
       p99Ms: r.latency.p99,
       errors: r.errors + r.timeouts + failed,
       non2xx: r.non2xx,
-      note: `${Math.round(acked / ctx.durationS)} messages/s acked; queue depth ${DEPTH} at start, ${left} at end`,
+      note: `${Math.round(acked / ctx.durationS)} messages/s acked; ${before} messages ready at start, ${left} at end`,
     };
   };
 }
@@ -120,6 +121,7 @@ function dequeueAck(max: number) {
 /** enqueue 10 → dequeue 10 → ack 10 per connection, on the deep queue; requests/s column = messages/s acked. */
 async function endToEnd(ctx: BenchContext): Promise<LoadResult> {
   await seed(ctx);
+  const before = await depth(ctx);
   let acked = 0;
   let failed = 0;
   const headers = { ...ctx.headers, 'content-type': 'application/json' };
@@ -167,7 +169,7 @@ async function endToEnd(ctx: BenchContext): Promise<LoadResult> {
     p99Ms: r.latency.p99,
     errors: r.errors + r.timeouts + failed,
     non2xx: r.non2xx,
-    note: `req/s column = messages/s through enqueue10+dequeue10+ack10 (${Math.round(r.requests.average)} HTTP req/s); depth ${DEPTH}`,
+    note: `req/s column = messages/s through enqueue10+dequeue10+ack10 (${Math.round(r.requests.average)} HTTP req/s); ${before} messages ready at start`,
   };
 }
 
