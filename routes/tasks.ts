@@ -252,7 +252,9 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
           lockMs: LockMs.optional().describe('How long the task stays yours without a heartbeat (default 30000)'),
         })
         .strict()
-        .default({})
+        .nullable()
+        .default(null)
+        .describe('May be left out: no wait, default lock')
         .meta({ example: { waitMs: 20000, lockMs: 30000 } }),
       response: {
         200: z
