@@ -35,7 +35,7 @@ const EnqueueMessage = z
     priority: z.number().int().min(0).max(MAX_PRIORITY).optional().meta({ description: '0-9, higher is delivered first (default 0); FIFO within a priority' }),
     delayMs: z.number().int().min(0).max(MAX_DELAY_MS).optional().meta({ description: 'Invisible until now + delayMs (at most 7 days)' }),
     maxAttempts: z.number().int().min(1).max(1000).optional().meta({ description: 'Deliveries before the message goes dead (default: the queue policy)' }),
-    dedupId: z.string().min(1).max(128).optional().meta({ description: 'A repeat within the dedup window returns the first id and enqueues nothing' }),
+    dedupId: z.string().min(1).max(128).refine((s) => !/\p{Cs}/u.test(s), 'must be well-formed Unicode (no lone surrogates)').optional().meta({ description: 'A repeat within the dedup window returns the first id and enqueues nothing' }),
   })
   .strict();
 const EnqueueBatch = z.object({ messages: z.array(EnqueueMessage).min(1).max(MAX_BATCH) }).strict();
