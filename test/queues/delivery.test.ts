@@ -151,6 +151,7 @@ t.test('HTTP: 400 messages, 20 consumers over a real socket, some crashing, sing
   };
   await Promise.all(Array.from({ length: 20 }, (_, n) => consumer(n)));
   checkLog(t, log, acks, TOTAL, VISIBILITY_MS);
+  app.server.closeAllConnections(); // fetch keeps sockets alive: do not let app.close() wait for them
 });
 
 t.end();

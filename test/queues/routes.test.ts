@@ -223,6 +223,7 @@ t.test('long polls over a real socket: woken by an enqueue; a client that leaves
   const [m] = ((await next.json()) as { messages: { body: unknown; attempts: number }[] }).messages;
   t.same(m?.body, 'for the next one');
   t.equal(m?.attempts, 1, 'the departed poll took nothing');
+  app.server.closeAllConnections(); // fetch keeps sockets alive: do not let app.close() wait for them
 });
 
 t.test('metrics: message counters, depth gauges, waiters', async (t) => {
