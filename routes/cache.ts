@@ -332,6 +332,7 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
       querystring: z.object({ key: keyList }),
       response: {
         200: z.object({ entries: z.record(z.string(), EntryValue) }).meta({
+          description: 'Every requested key: its JSON value, `{ contentType, base64 }`, or null when missing',
           example: { entries: { 'user:42': { name: 'Ada' }, 'user:43': null, 'avatar:42': { contentType: 'image/png', base64: 'iVBORw0KGgo=' } } },
         }),
         ...problems(),
@@ -407,7 +408,7 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
           .refine((s) => !BAD_CHARS.test(s), 'pattern must be printable UTF-8')
           .describe('Redis glob over your keys').meta({ example: 'user:*' }),
       }),
-      response: { 200: z.object({ deleted: z.number().int() }).meta({ example: { deleted: 1204 } }), ...problems() },
+      response: { 200: z.object({ deleted: z.number().int() }).meta({ description: 'How many values this call removed', example: { deleted: 1204 } }), ...problems() },
     },
   }, async (request) => ({ deleted: await cache.deletePattern(request.auth.tenant, request.query.pattern) }));
 };
