@@ -297,7 +297,7 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: {
       tags,
       summary: 'Set the queue policy',
-      description: 'Replaces the policy (fields left out fall back to the server defaults) and creates the queue if needed. Applies to messages enqueued or nacked from now on.',
+      description: 'Replaces the policy (fields left out fall back to the server defaults) and creates the queue if needed. `maxAttempts` applies to messages enqueued from now on (each message keeps the value it was enqueued with); the other fields apply to every later dequeue, nack and enqueue.',
       params: QueueParams,
       body: PolicyInput,
       response: { 200: z.object({ name: z.string(), policy: Policy }), ...problems() },

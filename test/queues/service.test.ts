@@ -183,6 +183,19 @@ t.test('dead letters page with a cursor; redrive of listed ids; purge', async (t
   t.match(await q.info('t1', 'p'), { ready: 2, dead: 0 });
 });
 
+t.test('retention: old messages are dropped instead of delivered, old dead letters are forgotten', async (t) => {
+  await q.setPolicy('t1', 'ret', { retentionMs: 1000, maxAttempts: 1 });
+  await q.enqueue('t1', 'ret', [{ body: 'doomed' }, { body: 'dead soon' }]);
+  const [d] = await q.dequeue('t1', 'ret', {});
+  await q.nack('t1', 'ret', d!.id, { receipt: d!.receipt });
+  t.match(await q.info('t1', 'ret'), { ready: 1, dead: 1 });
+  await new Promise((r) => setTimeout(r, 1200)); // retention itself is what is tested
+  await q.enqueue('t1', 'ret', [{ body: 'fresh' }]);
+  const got = await q.dequeue('t1', 'ret', { max: 10 });
+  t.same(got.map((m) => m.body), ['fresh'], 'the old message was dropped, the fresh one delivered');
+  t.match(await q.info('t1', 'ret'), { ready: 0, dead: 0, inflight: 1 });
+});
+
 t.test('dedup: a repeat within the window returns the first id and stores nothing', async (t) => {
   const a = await q.enqueue('t1', 'dd', [{ body: 1, dedupId: 'order-1' }]);
   const b = await q.enqueue('t1', 'dd', [{ body: 'other', dedupId: 'order-1' }]);
