@@ -217,6 +217,7 @@ t.test('keys: any printable UTF-8 up to the limit, URL-encoded', async (t) => {
     ['empty', '/v1/cache/'],
     ['513 bytes', `/v1/cache/${'x'.repeat(513)}`],
     ['257 two-byte characters = 514 bytes', `/v1/cache/${enc('é'.repeat(257))}`],
+    ['far too long (longer than the router takes for a parameter)', `/v1/cache/${enc('é'.repeat(2000))}`],
     ['control character', `/v1/cache/a${enc('\u0001')}b`],
     ['newline', `/v1/cache/a${enc('\n')}b`],
   ];
