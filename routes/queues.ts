@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { Counter, Gauge } from 'prom-client';
 import { z } from 'zod';
 import { identifierSchema, problems } from '../src/schemas/common.js';
-import { createQueueService, MAX_BATCH, MAX_PRIORITY, type MessageOp } from '../src/queues/service.js';
+import { createQueueService, MAX_BATCH, MAX_PRIORITY, messagesJson, type MessageOp } from '../src/queues/service.js';
 import { clientGone } from './lib/client-gone.js';
 
 const MAX_DELAY_MS = 7 * 24 * 3_600_000;
@@ -184,7 +184,8 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
     const opts = request.body ?? {};
     const signal = opts.waitMs ? clientGone(reply) : undefined;
     const messages = await service.dequeue(request.auth.tenant, request.params.queue, opts, signal);
-    return { messages };
+    // bodies go out as the JSON text they were stored as (no parse + stringify per message)
+    return reply.type('application/json; charset=utf-8').send(messagesJson(messages) as never);
   });
 
   app.post('/v1/queues/:queue/messages/:id/ack', {

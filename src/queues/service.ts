@@ -118,13 +118,34 @@ export interface EnqueueInput {
   dedupId?: string;
 }
 
-export interface DeliveredMessage {
-  id: string;
-  receipt: string;
-  body: unknown;
-  attempts: number;
-  priority: number;
-  enqueuedAt: string;
+/**
+ * A delivered message. The body stays the JSON text Redis holds (`bodyJson`) so a response can embed it
+ * without a parse + stringify round (see messagesJson); `body` parses it on demand.
+ */
+export class DeliveredMessage {
+  constructor(
+    readonly id: string,
+    readonly receipt: string,
+    readonly bodyJson: string,
+    readonly attempts: number,
+    readonly priority: number,
+    readonly enqueuedAt: string,
+  ) {}
+  get body(): unknown {
+    return JSON.parse(this.bodyJson) as unknown;
+  }
+  toJSON() {
+    return { id: this.id, receipt: this.receipt, body: this.body, attempts: this.attempts, priority: this.priority, enqueuedAt: this.enqueuedAt };
+  }
+}
+
+/** `{ "messages": [...] }` as JSON text, with each stored body embedded verbatim (it is valid JSON by construction). */
+export function messagesJson(messages: readonly DeliveredMessage[]): string {
+  const parts = messages.map(
+    (m) =>
+      `{"id":${JSON.stringify(m.id)},"receipt":${JSON.stringify(m.receipt)},"body":${m.bodyJson},"attempts":${m.attempts},"priority":${m.priority},"enqueuedAt":"${m.enqueuedAt}"}`,
+  );
+  return `{"messages":[${parts.join(',')}]}`;
 }
 
 export interface QueuePolicy {
@@ -285,14 +306,9 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
     count('dropped', dropped);
     const messages: DeliveredMessage[] = [];
     for (let i = 5; i + 5 < res.length; i += 6) {
-      messages.push({
-        id: String(res[i]),
-        receipt: String(res[i + 1]),
-        body: JSON.parse(String(res[i + 2] ?? 'null')) as unknown,
-        attempts: num(res[i + 3]),
-        priority: num(res[i + 4]),
-        enqueuedAt: iso(num(res[i + 5])),
-      });
+      messages.push(
+        new DeliveredMessage(String(res[i]), String(res[i + 1]), String(res[i + 2] ?? 'null'), num(res[i + 3]), num(res[i + 4]), iso(num(res[i + 5]))),
+      );
     }
     count('delivered', messages.length);
     return { now, nextAt, dropped, messages };

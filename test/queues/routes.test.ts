@@ -87,6 +87,16 @@ t.test('the whole life of a message over HTTP', async (t) => {
   t.same((await app.inject({ url: '/v1/queues', headers: auth() })).json(), { queues: [] });
 });
 
+t.test('any JSON body comes back exactly as sent', async (t) => {
+  const app = await build(t, redis.url);
+  const bodies = [null, 0, 1.5e300, -7, 'plain', '', true, [], {}, { s: 'é ü 中文 \u2028 "quoted" </script> \\ back', nested: { a: [1, { b: null }] } }];
+  const enq = await app.inject({ method: 'POST', url: '/v1/queues/raw/messages', ...json({ messages: bodies.map((body) => ({ body })) }) });
+  t.equal(enq.statusCode, 201);
+  const deq = await app.inject({ method: 'POST', url: '/v1/queues/raw/dequeue', ...json({ max: 100 }) });
+  t.match(deq.headers['content-type'], /^application\/json/);
+  t.same((deq.json().messages as { body: unknown }[]).map((m) => m.body), bodies);
+});
+
 t.test('policy, dead letters, redrive and purge over HTTP', async (t) => {
   const app = await build(t, redis.url);
   const post = (url: string, body: unknown) => app.inject({ method: 'POST', url, ...json(body) });
