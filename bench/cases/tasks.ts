@@ -1,7 +1,8 @@
 // Tasks: (1) raw BullMQ add + process on the same Redis (the yardstick), (2) submit → claim → complete
 // cycles through HTTP workers with end-to-end p50/p99, reported with its ratio to (1) in `note` (target
-// ≥ 0.3×), and (3) claim wake-up: with a claim parked, the time from sending a submit to the claim's
-// answer (target p50 ≤ 5 ms). Run in this order: (2) reads (1)'s rate.
+// ≥ 0.3×), (3) submit → SUCCESS through the in-process `baton.echo` handler (target ≥ 0.6× of (1)), and
+// (4) claim wake-up: with a claim parked, the time from sending a submit to the claim's answer (target
+// p50 ≤ 5 ms). Run in this order: (2) and (3) read (1)'s rate.
 import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -116,6 +117,59 @@ async function httpWorkerCycles(ctx: BenchContext): Promise<LoadResult> {
   };
 }
 
+/**
+ * Submits to `baton.echo` from many loops (backlog kept bounded) and counts the tasks that reached SUCCESS,
+ * read from the bench tenant's BullMQ queue, until the backlog is drained. Latency: of the submit request.
+ */
+async function inProcessHandler(ctx: BenchContext): Promise<LoadResult> {
+  const conn = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue('{baton.echo}', { connection: conn, prefix: 'baton:bench:t' });
+  const completedBefore = await queue.getCompletedCount();
+  const latencies: number[] = [];
+  let errors = 0;
+  let backlog = 0;
+  let stop = false;
+  const poll = (async () => {
+    while (!stop) {
+      const c = await queue.getJobCounts('waiting', 'prioritized', 'active');
+      backlog = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  const deadline = Date.now() + ctx.durationS * 1000;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: loops(ctx) }, async () => {
+      while (Date.now() < deadline) {
+        if (backlog > loops(ctx) * 8) {
+          await new Promise((r) => setTimeout(r, 2));
+          continue;
+        }
+        const t0 = performance.now();
+        const s = await post(ctx, '/v1/tasks', { type: 'baton.echo', payload: 1 });
+        if (s.status === 202) latencies.push(performance.now() - t0);
+        else errors++;
+      }
+    }),
+  );
+  for (let i = 0; i < 500 && backlog > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  const elapsedS = (performance.now() - started) / 1000;
+  stop = true;
+  await poll;
+  const done = (await queue.getCompletedCount()) - completedBefore;
+  await queue.close();
+  conn.disconnect();
+  const perSec = done / elapsedS;
+  const ratio = rawJobsPerSec ? perSec / rawJobsPerSec : undefined;
+  return {
+    requestsPerSec: perSec,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    errors,
+    note: `${Math.round(perSec)} tasks/s submit→SUCCESS in-process (p50/p99 of the submit)${ratio !== undefined ? `; ${ratio.toFixed(2)}× raw BullMQ (target ≥ 0.60×) ${ratio >= 0.6 ? 'PASS' : 'MISS'}` : ''}`,
+  };
+}
+
 /** A claim parks; then a submit: time from sending the submit to the claim's answer. Sequential probes. */
 async function claimWakeUp(ctx: BenchContext): Promise<LoadResult> {
   const type = `bench-wake-${randomUUID().slice(0, 8)}`;
@@ -151,5 +205,6 @@ async function claimWakeUp(ctx: BenchContext): Promise<LoadResult> {
 export const cases: BenchCase[] = [
   { name: 'tasks: raw BullMQ add+process (yardstick)', run: rawBullmq },
   { name: 'tasks: submit→claim→complete via HTTP workers', run: httpWorkerCycles, target: { reference: 'bare' } },
+  { name: 'tasks: submit→SUCCESS via in-process handler', run: inProcessHandler, target: { reference: 'bare' } },
   { name: 'tasks: claim wake-up after submit', run: claimWakeUp, target: { reference: 'bare', maxP50Ms: 5 } },
 ];

@@ -257,22 +257,49 @@ export function createTasksService(o: TasksServiceOptions) {
     };
   }
 
-  async function view(e: Entry, id: string, jobId: string, job: TaskJob | undefined, tombstone: RevokedTombstone | undefined): Promise<TaskView | undefined> {
-    let bullState: BullState = 'unknown';
+  interface Observed {
+    e: Entry;
+    type: string;
+    jobId: string;
+    job: TaskJob | undefined;
+    tombstone: RevokedTombstone | undefined;
+    bullState: BullState;
+    nextRunAt?: number;
+  }
+
+  /**
+   * Read a task for showing it: the state FIRST, then the job hash. (The other order could pair a finished
+   * state with a hash read before it finished: SUCCESS without its result.) A newer hash with an older
+   * state only shows the earlier state a moment longer.
+   */
+  async function observe(tenant: string, id: string): Promise<Observed> {
+    const { type, jobId } = decode(id);
+    const e = await entry(tenant, type);
+    const [state, tombstone] = await Promise.all([e.queue.getJobState(jobId), readTombstone(tenant, type, jobId)]);
+    let bullState = state as BullState;
+    let job: TaskJob | undefined;
     let nextRunAt: number | undefined;
-    if (job) {
-      bullState = (await job.getState()) as BullState;
-      if (bullState === 'delayed') {
-        const score = await redis.zscore(e.queue.keys.delayed!, jobId);
-        if (score !== null) nextRunAt = Math.floor(Number(score) / 0x1000);
-      }
+    if (bullState !== 'unknown') {
+      const [j, score] = await Promise.all([
+        Job.fromId<TaskData, unknown, string>(e.queue, jobId),
+        bullState === 'delayed' ? redis.zscore(e.queue.keys.delayed!, jobId) : Promise.resolve(null),
+      ]);
+      job = j as TaskJob | undefined;
+      if (!job) bullState = 'unknown';
+      if (score !== null) nextRunAt = Math.floor(Number(score) / 0x1000);
     }
-    const v = toTaskView({ id, type: e.type, bullState, job: job ? snapshot(job) : undefined, nextRunAt, revoked: tombstone });
+    return { e, type, jobId, job, tombstone, bullState, nextRunAt };
+  }
+
+  function view(o: Observed, id: string): TaskView | undefined {
+    const { job } = o;
+    const v = toTaskView({ id, type: o.type, bullState: o.bullState, job: job ? snapshot(job) : undefined, nextRunAt: o.nextRunAt, revoked: o.tombstone });
     // Results and failures live for the retention, then the id is gone (BullMQ trims lazily).
     if (v && job?.finishedOn && job.finishedOn + retentionMs < Date.now()) return undefined;
     return v;
   }
 
+  /** The job and tombstone, for worker calls (no state needed: BullMQ's lock checks decide). */
   async function load(tenant: string, id: string) {
     const { type, jobId } = decode(id);
     const e = await entry(tenant, type);
@@ -284,8 +311,7 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   async function get(tenant: string, id: string): Promise<TaskView> {
-    const { e, jobId, job, tombstone } = await load(tenant, id);
-    const v = await view(e, id, jobId, job, tombstone);
+    const v = view(await observe(tenant, id), id);
     if (!v) throw notFound();
     return v;
   }
@@ -377,8 +403,9 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   async function revoke(tenant: string, id: string): Promise<TaskView> {
-    const { e, type, jobId, job, tombstone: existing } = await load(tenant, id);
-    const before = await view(e, id, jobId, job, existing);
+    const seen = await observe(tenant, id);
+    const { e, type, jobId, job } = seen;
+    const before = view(seen, id);
     if (before?.state === 'REVOKED') return before;
     if (!before || !job) throw notFound();
     if (FINAL_STATES.has(before.state)) {
@@ -387,7 +414,7 @@ export function createTasksService(o: TasksServiceOptions) {
     // The flag first: a worker (HTTP or in-process) that races with us sees it on its next call.
     await tombstone(tenant, type, jobId, job.timestamp);
     publish(taskChannel(tenant, id), 'revoked');
-    let state = await job.getState();
+    let state: string = seen.bullState;
     if (state !== 'active') {
       try {
         await job.remove();
@@ -411,8 +438,9 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   async function retry(tenant: string, id: string): Promise<TaskView> {
-    const { e, jobId, job, tombstone } = await load(tenant, id);
-    const v = await view(e, id, jobId, job, tombstone);
+    const seen = await observe(tenant, id);
+    const { e, job } = seen;
+    const v = view(seen, id);
     if (!v || !job) throw notFound();
     if (v.state !== 'FAILURE') throw new AppError('conflict', `Only a FAILURE can be retried; the task is ${v.state}`, { fields: { state: v.state } });
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
@@ -743,13 +771,20 @@ export function createTasksService(o: TasksServiceOptions) {
     const stop = notifier.listen(taskChannel(tenant, id), (message) => {
       if (message === 'revoked') controller.abort(new UnrecoverableError(REVOKED_REASON));
     });
+    const timeout = job.data.timeoutMs ? AbortSignal.timeout(job.data.timeoutMs) : undefined;
+    const signal = AbortSignal.any([controller.signal, ...(workerSignal ? [workerSignal] : []), ...(timeout ? [timeout] : [])]);
+    // Why the attempt stopped, as the error the task will show.
+    const reason = (err?: unknown): Error => {
+      if (controller.signal.aborted) return new UnrecoverableError(REVOKED_REASON);
+      if (timeout?.aborted) return new Error(`timed out after ${job.data.timeoutMs} ms (timeoutMs)`);
+      if (err instanceof Error && err.message) return err;
+      if (workerSignal?.aborted) return new Error(`aborted by the worker (${String(workerSignal.reason ?? 'lock lost')})`);
+      return new Error(String((err as { message?: unknown } | undefined)?.message ?? err ?? '') || 'the handler failed');
+    };
     try {
       if (job.data?.revoked || (await redis.exists(keys.tasks.revoked(tenant, type, jobId)))) throw new UnrecoverableError(REVOKED_REASON);
       publish(taskChannel(tenant, id), 'started');
       o.metrics?.transition(type, 'STARTED');
-      const signals = [controller.signal, ...(workerSignal ? [workerSignal] : [])];
-      if (job.data.timeoutMs) signals.push(AbortSignal.timeout(job.data.timeoutMs));
-      const signal = AbortSignal.any(signals);
       const run = handler.run({
         payload: job.data.payload,
         signal,
@@ -761,15 +796,13 @@ export function createTasksService(o: TasksServiceOptions) {
       });
       // Settle on abort even if the handler ignores its signal.
       const aborted = new Promise<never>((_, reject) => {
-        const onAbort = () => reject(controller.signal.aborted ? new UnrecoverableError(REVOKED_REASON) : new Error(`timed out after ${job.data.timeoutMs} ms`));
-        if (signal.aborted) onAbort();
-        else signal.addEventListener('abort', onAbort, { once: true });
+        if (signal.aborted) reject(reason());
+        else signal.addEventListener('abort', () => reject(reason()), { once: true });
       });
       aborted.catch(() => undefined);
       return await Promise.race([run, aborted]);
     } catch (err) {
-      if (controller.signal.aborted) throw new UnrecoverableError(REVOKED_REASON);
-      throw err;
+      throw reason(err);
     } finally {
       stop();
     }

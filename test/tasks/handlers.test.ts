@@ -113,6 +113,17 @@ t.test('webhook: timeoutMs and revoke abort a running call', async (t) => {
   (release as (() => void) | undefined)?.();
 });
 
+t.test('baton.echo: the payload comes back as the result, no worker needed', async (t) => {
+  const app = await build(t, redis.url);
+  const { id } = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'baton.echo', payload: { hi: [1, 2] } } })).json();
+  const v = await until(app, id, ['SUCCESS', 'FAILURE']);
+  t.equal(v.state, 'SUCCESS');
+  t.same(v.result, { hi: [1, 2] });
+  const m = await app.inject({ url: '/metrics' });
+  t.match(m.body, /baton_tasks_total\{type="baton.echo",state="SUCCESS"\} 1/);
+  t.match(m.body, /baton_task_duration_seconds_count\{type="baton.echo",state="SUCCESS"\} 1/);
+});
+
 t.test('webhook: hosts off the allow-list and bad payloads are 400 at submit', async (t) => {
   const app = await build(t, redis.url, { env });
   for (const payload of [{ url: 'http://example.com/x' }, { url: 'ftp://127.0.0.1/x' }, { url: 'not a url' }, { url: `${base}/ok`, extra: 1 }, 'just a string']) {
