@@ -67,7 +67,8 @@ export function toProblem(code: ErrorCode, detail: string, extra: Partial<Proble
 
 /**
  * True for errors that mean "Redis cannot be reached right now" (connection refused/closed, offline queue
- * disabled, command timeout, cluster down, failover in progress): these become 503, never 500.
+ * disabled, command timeout, cluster down, failover in progress, MOVED ping-pong while a Cluster fails over):
+ * these become 503, never 500.
  */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
@@ -76,7 +77,7 @@ export function isRedisUnavailable(err: unknown): boolean {
   if (e.code && ['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH'].includes(e.code)) {
     return true;
   }
-  return /Stream isn't writeable|Connection is closed|Command timed out|enableOfflineQueue|CLUSTERDOWN|TRYAGAIN|LOADING|MASTERDOWN|READONLY|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|Reached the max retries per request limit|Connection in subscriber mode|connect ETIMEDOUT|getaddrinfo/i.test(
+  return /Stream isn't writeable|Connection is closed|Command timed out|enableOfflineQueue|CLUSTERDOWN|TRYAGAIN|Too many Cluster redirections|LOADING|MASTERDOWN|READONLY|Failed to refresh slots cache|None of startup nodes is available|All sentinels are unreachable|Reached the max retries per request limit|Connection in subscriber mode|connect ETIMEDOUT|getaddrinfo/i.test(
     e.message,
   );
 }
