@@ -207,7 +207,7 @@ async function keysByGroup(redis: Redis): Promise<Map<string, number>> {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `baton:${TENANT}:*`, 'COUNT', 1000);
     cursor = next;
     for (const k of keys) {
-      const g = k.split(':').slice(0, 3).join(':');
+      const g = k.replace(/:t[0-9a-f]{12,}$/, ':<finished task>').replace(/\d+/g, '#');
       groups.set(g, (groups.get(g) ?? 0) + 1);
     }
   } while (cursor !== '0');
@@ -329,7 +329,7 @@ async function main() {
     `  Redis memory    baseline (warm Baton, empty) ${fmtMem(redisBaseline)}, ${redisKeysBaseline} keys`,
     `                  end of run ${fmtMem(redisEnd)}`,
     `                  after the API purge ${fmtMem(redisAfterPurge)}: data ${purgeDelta >= 0 ? '+' : ''}${(purgeDelta / 1024).toFixed(0)} kB vs baseline (cache pattern delete removed ${purgedKeys ?? '?'} keys)`,
-    `                  left after the API purge: ${[...residual].map(([g, n]) => `${g}:* ×${n}`).join(', ') || 'nothing'}`,
+    `                  left after the API purge: ${[...residual].sort((a, b) => b[1] - a[1]).map(([g, n]) => `${g} ×${n}`).join(', ') || 'nothing'}`,
     `                  after removing those too ${fmtMem(redisAfterAll)}: data ${allDelta >= 0 ? '+' : ''}${(allDelta / 1024).toFixed(0)} kB vs baseline, ${keysAfterAll} keys`,
   ];
   lines.push(`                  MEMORY STATS changes vs baseline: ${statsDiff(statsBaseline, statsAfterAll) || 'none over 16 kB'} (slowlog ${slowlog} entries)`);
