@@ -1,5 +1,5 @@
 // The "any language" examples run against a live Baton (a listening server) and finish real tasks.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { auth, build, KEYS } from '../helpers/build.js';
@@ -27,8 +27,15 @@ const workers: [string, string, string[]][] = [
   ['shell', 'bash', [`${examples}worker.sh`]],
 ];
 
+const has = (bin: string, arg = '--version') => spawnSync(bin, [arg], { stdio: 'ignore' }).error === undefined;
+const missing: Record<string, string | false> = {
+  python: !has('python3') && 'python3 is not installed',
+  node: false,
+  shell: (!has('curl') || !has('jq')) && 'worker.sh needs curl and jq',
+};
+
 for (const [lang, cmd, args] of workers) {
-  t.test(`examples/${args[0]!.split('/').pop()} claims, reports progress and completes tasks`, async (t) => {
+  t.test(`examples/${args[0]!.split('/').pop()} claims, reports progress and completes tasks`, { skip: missing[lang] ?? false }, async (t) => {
     const app = await build(t, redis.url, { listen: true });
     const type = `example-${lang}`;
     const ids: string[] = [];
