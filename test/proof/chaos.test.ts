@@ -198,6 +198,7 @@ if (!process.env.BATON_PROOF?.includes('chaos')) {
   t.pass('skipped: set BATON_PROOF=chaos');
   t.end();
 } else {
+  t.setTimeout(300_000);
   const report: string[] = [];
 
   t.test('SIGKILL a Baton instance during a 10 000-message run, restart it: every message acked exactly once', async (t) => {

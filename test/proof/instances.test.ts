@@ -10,6 +10,7 @@ if (!process.env.BATON_PROOF?.includes('chaos')) {
   t.pass('skipped: set BATON_PROOF=chaos');
   t.end();
 } else {
+  t.setTimeout(300_000);
   const redis = await startRedis(t);
   const env = { BATON_CACHE_LEASE_TTL_MS: '30000' };
   const [a, b] = (await Promise.all([startBaton(t, redis.url, { env }), startBaton(t, redis.url, { env })])) as [BatonProcess, BatonProcess];
