@@ -105,6 +105,13 @@ export interface TestCluster {
   /** One plain client per master (closed in teardown), e.g. for DBSIZE per node. */
   masterClients: Redis[];
   dir: string;
+  /** SIGKILL the node at "127.0.0.1:port"; resolves once it has exited, with the time the signal was sent. */
+  killNode(addr: string): Promise<number>;
+  /**
+   * Resolves once every live node reports cluster_state:ok and sees every killed node as failed and demoted
+   * (its replica promoted), with the time seen.
+   */
+  waitHealthy(timeoutMs?: number): Promise<number>;
 }
 
 /** Free port p whose cluster bus port is also free (the bus is set explicitly with cluster-port). */
@@ -177,5 +184,45 @@ export async function startCluster(t: Teardownable, opts: { masters?: number; re
   client.on('error', () => undefined);
   await client.connect();
 
-  return { masters, replicas, nodesEnv: addrs.join(','), client, masterClients, dir };
+  const dead = new Set<string>();
+  const live = () => clients.filter((_, i) => !dead.has(addrs[i] as string));
+  return {
+    masters,
+    replicas,
+    nodesEnv: addrs.join(','),
+    client,
+    masterClients,
+    dir,
+    async killNode(addr) {
+      const i = addrs.indexOf(addr);
+      const p = procs[i];
+      if (!p) throw new Error(`no node ${addr}`);
+      dead.add(addr);
+      const at = Date.now();
+      await p.stop();
+      return at;
+    },
+    async waitHealthy(timeoutMs = 30_000) {
+      // A cluster failover announces itself to no client: poll CLUSTER INFO on the live nodes.
+      await until(
+        'cluster_state:ok on every live node',
+        async () => {
+          for (const c of live()) {
+            if (!((await c.cluster('INFO')) as string).includes('cluster_state:ok')) return false;
+            // Every killed node must be flagged failed (not just suspected) and own no slot any more (fields 9+).
+            const nodes = ((await c.cluster('NODES')) as string).split('\n');
+            for (const d of dead) {
+              const line = nodes.find((l) => l.split(' ')[1]?.startsWith(`${d}@`));
+              const f = line?.trim().split(' ') ?? [];
+              if (!/(^|,)fail(,|$)/.test(f[2] ?? '') || f.length > 8) return false;
+            }
+          }
+          return true;
+        },
+        timeoutMs,
+        50,
+      );
+      return Date.now();
+    },
+  };
 }

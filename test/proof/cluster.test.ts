@@ -13,7 +13,7 @@ if (!process.env.BATON_PROOF?.includes('cluster')) {
   t.pass('skipped: set BATON_PROOF=cluster');
   t.end();
 } else {
-  const cluster = await startCluster(t);
+  const cluster = await startCluster(t, { replicas: true });
   const app = await build(t, '', { listen: true, env: { REDIS_CLUSTER_NODES: cluster.nodesEnv, BATON_CACHE_LEASE_TTL_MS: '30000' } });
   const base = app.baseUrl;
   const statuses: number[] = [];
@@ -310,6 +310,93 @@ if (!process.env.BATON_PROOF?.includes('cluster')) {
   t.test('no request of this file got a 5xx', async (t) => {
     t.same(statuses.filter((s) => s >= 500), []);
     t.comment(`${statuses.length} HTTP requests on a 3-master cluster, 0 5xx`);
+  });
+
+  t.test('a master dies: its replica takes over, Baton answers 503 meanwhile and recovers by itself', async (t) => {
+    // Kill the master the notifier's subscriber is connected to (ioredis names it
+    // "ioredis-cluster(subscriber):baton:sub"): the worst case for wake-ups. It may sit on a replica; then
+    // the first master goes.
+    let victim = cluster.masters[0] as string;
+    let subscriberOnVictim = false;
+    for (const [i, c] of cluster.masterClients.entries()) {
+      if (/name=\S*baton:sub\b/.test((await c.client('LIST')) as string)) {
+        victim = cluster.masters[i] as string;
+        subscriberOnVictim = true;
+      }
+    }
+    t.comment(`killing master ${victim}${subscriberOnVictim ? " (the notifier's subscriber node)" : ' (the subscriber is on a replica)'}`);
+    interface Sample {
+      status: number;
+      sentAt: number;
+      doneAt: number;
+    }
+    const samples: Sample[] = [];
+    let stop = false;
+    const timed = async <T>(p: () => Promise<Res<T>>) => {
+      const sentAt = Date.now();
+      const r = await p();
+      samples.push({ status: r.status, sentAt, doneAt: Date.now() });
+      return r;
+    };
+    const loop = async (w: number) => {
+      for (let i = 0; !stop; i++) {
+        const q = `fo${i % 9}`;
+        const e = await timed(() => call<{ id: string }>('POST', `/v1/queues/${q}/messages`, { body: i }));
+        const d = await timed(() => call<{ messages: { id: string; receipt: string }[] }>('POST', `/v1/queues/${q}/dequeue`, { visibilityMs: 60_000 }));
+        const m = d.status === 200 ? d.body.messages[0] : undefined;
+        if (m) await timed(() => call('POST', `/v1/queues/${q}/messages/${m.id}/ack`, { receipt: m.receipt }));
+        await timed(() => call('PUT', `/v1/cache/fo:${w}:${i}`, { i }));
+        await timed(() => call('GET', `/v1/cache/fo:${w}:${i}`));
+        if (e.status === 503) await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    const loops = [0, 1].map(loop);
+    await until('steady load', async () => samples.length >= 300, 30_000, 50);
+    const killedAt = await cluster.killNode(victim);
+    const healthyAt = await cluster.waitHealthy(30_000);
+    await until(
+      '100 successes in a row after the failover',
+      async () => {
+        const after = samples.filter((s) => s.sentAt > healthyAt);
+        return after.length >= 100 && after.slice(-100).every((s) => s.status < 300);
+      },
+      20_000,
+      50,
+    );
+    stop = true;
+    await Promise.all(loops);
+    const other5xx = samples.filter((s) => s.status >= 500 && s.status !== 503);
+    t.same(other5xx, [], 'never a 5xx other than 503');
+    const unavailable = samples.filter((s) => s.status === 503);
+    const recoveredAt = Math.min(...samples.filter((s) => s.status < 300 && s.sentAt > Math.max(killedAt, ...unavailable.map((u) => u.doneAt))).map((s) => s.doneAt));
+    t.ok(Number.isFinite(recoveredAt), 'served again without a restart');
+    const first503 = unavailable.length ? Math.min(...unavailable.map((s) => s.doneAt)) : killedAt;
+    t.comment(
+      `cluster failover: ${unavailable.length} of ${samples.length} requests got 503, 0 another 5xx; ` +
+        `kill → cluster_state:ok ${((healthyAt - killedAt) / 1000).toFixed(2)} s; ` +
+        `first 503 → served again ${((recoveredAt - first503) / 1000).toFixed(2)} s; kill → served again ${((recoveredAt - killedAt) / 1000).toFixed(2)} s; ` +
+        `slowest request ${(Math.max(...samples.map((s) => s.doneAt - s.sentAt)) / 1000).toFixed(2)} s`,
+    );
+
+    // Wake-ups still cross the cluster: one long poll per (new) master, each woken by its enqueue.
+    const survivor = cluster.masterClients[cluster.masters.indexOf(victim) === 0 ? 1 : 0] as (typeof cluster.masterClients)[number];
+    const ranges = await survivor.cluster('SLOTS');
+    const owner = (redisKey: string) => {
+      const slot = keySlot(redisKey);
+      const node = ranges.find(([lo, hi]) => slot >= lo && slot <= hi)?.[2];
+      return node ? `${node[0]}:${node[1]}` : 'none';
+    };
+    const names = Array.from({ length: 30 }, (_, i) => `after${i}`);
+    const onePerMaster = [...new Map(names.map((q) => [owner(app.keys.queues.of('t1', q).ready), q])).values()];
+    t.equal(onePerMaster.length, 3, 'three masters serve the slots again');
+    const before = await waiters();
+    const polls = onePerMaster.map((q) => call<{ messages: { body: string }[] }>('POST', `/v1/queues/${q}/dequeue`, { waitMs: 20_000 }));
+    await until('3 long polls parked', async () => (await waiters()) >= before + 3);
+    const started = Date.now();
+    for (const q of onePerMaster) t.equal((await call('POST', `/v1/queues/${q}/messages`, { body: `wake ${q}` })).status, 201);
+    const got = await Promise.all(polls);
+    t.same(got.map((g) => g.body.messages[0]?.body), onePerMaster.map((q) => `wake ${q}`));
+    t.ok(Date.now() - started < 15_000, 'woken by the enqueues through the re-subscribed notifier, not by the 20 s wait');
   });
 
   t.end();

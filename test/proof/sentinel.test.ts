@@ -16,7 +16,7 @@ if (!process.env.BATON_PROOF?.includes('sentinel')) {
   const topo = await startSentinel(t);
   const app = await build(t, '', {
     listen: true,
-    env: { REDIS_SENTINELS: topo.sentinelsEnv, REDIS_SENTINEL_MASTER: topo.masterName, REDIS_COMMAND_TIMEOUT_MS: '2000' },
+    env: { REDIS_SENTINELS: topo.sentinelsEnv, REDIS_SENTINEL_MASTER: topo.masterName },
   });
   const base = app.baseUrl;
 
