@@ -25,10 +25,27 @@ const BENCH_KEY = 'bench-key-0123456789abcdef';
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
-function startProcess(cmd: string[], env: Record<string, string>, readyWhen: RegExp): Promise<ChildProcess> {
+async function waitHealthy(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      /* not listening yet */
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${url} did not answer within 15 s`);
+}
+
+function startProcess(cmd: string[], env: Record<string, string>, readyWhen: RegExp, waitForOutput = true): Promise<ChildProcess> {
   const [bin, ...args] = hasTaskset ? ['taskset', '-c', SERVER_CPU, ...cmd] : cmd;
   const child = spawn(bin as string, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
+  if (!waitForOutput) {
+    child.stdout?.resume();
+    child.stderr?.resume();
+    return Promise.resolve(child);
+  }
   return new Promise((ok, fail) => {
     let out = '';
     const onData = (b: Buffer) => {
@@ -97,8 +114,8 @@ async function main() {
     const baton = await startProcess(['node', 'dist/src/server.js'], {
       NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, LOG_LEVEL: 'warn',
       BATON_API_KEYS: JSON.stringify([{ key: BENCH_KEY, tenant: 'bench', scopes: ['*'] }]), ...extraEnv,
-    }, /listening|"level":40/);
-    await new Promise((r) => setTimeout(r, 300));
+    }, /./, false);
+    await waitHealthy(`http://127.0.0.1:${port}/health/live`);
     const ctx: BenchContext = {
       baseUrl: `http://127.0.0.1:${port}`, headers: { authorization: `Bearer ${BENCH_KEY}` }, redisUrl: redis.url, durationS, connections,
     };
