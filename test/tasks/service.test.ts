@@ -1,0 +1,77 @@
+// The tasks service without HTTP: its own Redis connection and notifier, as the route plugin wires them.
+import { Redis } from 'ioredis';
+import t from 'tap';
+import { createKeys } from '../../src/redis/keys.js';
+import { createNotifier } from '../../src/redis/notifier.js';
+import { createTasksService, decodeTaskId, encodeTaskId } from '../../src/tasks/service.js';
+import { testConfig } from '../helpers/build.js';
+import { startRedis } from '../helpers/redis.js';
+
+const redis = await startRedis(t);
+t.beforeEach(() => redis.flush());
+
+async function service(t: { teardown(fn: () => unknown): void }) {
+  const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  await client.connect();
+  const sub = new Redis(redis.url, { lazyConnect: true });
+  const keys = createKeys('baton');
+  const notifier = await createNotifier(sub, keys.eventPattern);
+  const svc = createTasksService({ redis: client, keys, notifier, config: testConfig(redis.url) });
+  t.teardown(async () => {
+    await svc.close();
+    await notifier.close();
+    client.disconnect();
+  });
+  return svc;
+}
+
+t.test('ids are opaque round trips and reject garbage', async (t) => {
+  const id = encodeTaskId('a.b:c', 'tabc123');
+  t.same(decodeTaskId(id), { type: 'a.b:c', jobId: 'tabc123' });
+  for (const bad of ['', 'x', '!!!', Buffer.from('no-bar').toString('base64url'), Buffer.from('bad type|j').toString('base64url')]) {
+    t.equal(decodeTaskId(bad), undefined, bad);
+  }
+});
+
+t.test('concurrent claims: every task goes to exactly one claimer; foreign tokens change nothing', async (t) => {
+  const svc = await service(t);
+  const N = 30;
+  const ids = new Set<string>();
+  for (let i = 0; i < N; i++) ids.add((await svc.submit('t1', { type: 'c', payload: i })).id);
+  const results = await Promise.all(Array.from({ length: N + 10 }, () => svc.claim('t1', 'c', { waitMs: 0 })));
+  const got = results.filter((r) => r !== null);
+  t.equal(got.length, N, 'N claims succeed, the rest find nothing');
+  t.same(new Set(got.map((r) => r.task.id)), ids, 'each task exactly once');
+  const [a, b] = got;
+  await t.rejects(svc.complete('t1', a!.task.id, b!.token, 1), { code: 'task_token_invalid' });
+  t.equal((await svc.get('t1', a!.task.id)).state, 'STARTED', 'unchanged');
+  // Concurrent completes with the right token: exactly one wins.
+  const outcomes = await Promise.allSettled(Array.from({ length: 5 }, () => svc.complete('t1', a!.task.id, a!.token, 'r')));
+  t.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 1);
+  t.equal((await svc.get('t1', a!.task.id)).state, 'SUCCESS');
+});
+
+t.test('the same idempotency key under concurrency creates one task', async (t) => {
+  const svc = await service(t);
+  const rs = await Promise.all(Array.from({ length: 10 }, () => svc.submit('t1', { type: 'i', payload: 1, idempotencyKey: 'k' })));
+  t.equal(rs.filter((r) => r.created).length, 1);
+  t.equal(new Set(rs.map((r) => r.id)).size, 1);
+  t.equal((await svc.list('t1', { type: 'i', limit: 10 })).tasks.length, 1);
+});
+
+t.test('list pages through the tasks with a cursor', async (t) => {
+  const svc = await service(t);
+  for (let i = 0; i < 7; i++) await svc.submit('t1', { type: 'p', payload: i });
+  const seen: string[] = [];
+  let cursor: string | undefined;
+  for (let page = 0; page < 10; page++) {
+    const r = await svc.list('t1', { type: 'p', limit: 3, cursor });
+    seen.push(...r.tasks.map((x) => x.id));
+    cursor = r.nextCursor;
+    if (!cursor) break;
+  }
+  t.equal(seen.length, 7);
+  t.equal(new Set(seen).size, 7);
+});
+
+t.end();
