@@ -155,28 +155,18 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
 
   // ---- bodies: any content type as bytes ----------------------------------------------------------------------
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, body, done) => {
-    const buf = body as Buffer;
-    const ct = request.headers['content-type'];
-    const json = ct === undefined || ct === 'application/json' || isJsonType(ct);
-    if (request.method === 'POST') {
-      if (!json) return done(new AppError('unsupported_media_type', 'POST /v1/cache takes application/json'), undefined);
-      try {
-        return done(null, JSON.parse(buf.toString('utf8')));
-      } catch (err) {
-        return done(invalidJson(err), undefined);
-      }
+  // Bodies arrive as bytes; JSON is checked in the handler (PUT) or a preValidation hook (POST), not here: an
+  // error thrown by a content-type parser makes Fastify close the keep-alive connection.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  /** A 400 unless the bytes are UTF-8 JSON. */
+  function checkJson(buf: Buffer): void {
+    if (!isUtf8(buf)) throw invalidJson(new Error('not UTF-8'));
+    try {
+      JSON.parse(buf.toString('utf8'));
+    } catch (err) {
+      throw invalidJson(err);
     }
-    if (json) {
-      if (!isUtf8(buf)) return done(invalidJson(new Error('not UTF-8')), undefined);
-      try {
-        JSON.parse(buf.toString('utf8'));
-      } catch (err) {
-        return done(invalidJson(err), undefined);
-      }
-    }
-    done(null, buf);
-  });
+  }
   function invalidJson(err: unknown) {
     const message = `the body is not valid JSON (${(err as Error).message}); send another Content-Type for other data`;
     return new AppError('validation_failed', message, { errors: [{ path: 'body', message }] });
@@ -231,7 +221,7 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
   async function putOne(request: FastifyRequest, reply: FastifyReply, key: string, query: PutQueryT) {
     const body = (request.body as Buffer | undefined) ?? EMPTY;
     const contentType = request.headers['content-type'] ?? 'application/json';
-    if (body.length === 0 && isJsonType(contentType)) throw invalidJson(new Error('empty body'));
+    if (contentType === 'application/json' || isJsonType(contentType)) checkJson(body);
     await cache.set(request.auth.tenant, key, body, contentType, {
       ttlMs: query.ttlMs,
       jitter: query.jitter,
@@ -359,6 +349,19 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post('/v1/cache', {
     config: write,
     bodyLimit: bodyBytes,
+    preValidation: async (request) => {
+      const ct = request.headers['content-type'];
+      if (ct !== undefined && !isJsonType(ct)) throw new AppError('unsupported_media_type', 'POST /v1/cache takes application/json');
+      const raw = request.body;
+      if (Buffer.isBuffer(raw)) {
+        if (!isUtf8(raw)) throw invalidJson(new Error('not UTF-8'));
+        try {
+          request.body = JSON.parse(raw.toString('utf8')) as typeof request.body;
+        } catch (err) {
+          throw invalidJson(err);
+        }
+      }
+    },
     schema: {
       tags,
       summary: 'Store many values',

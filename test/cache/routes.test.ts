@@ -65,6 +65,7 @@ t.test('content types are preserved; JSON types must be valid JSON', async (t) =
     t.equal(bad.statusCode, 400, `${type} ${JSON.stringify(body)}`);
     t.equal(bad.json().code, 'validation_failed');
     t.match(bad.headers['content-type'], /^application\/problem\+json/);
+    t.not(bad.headers.connection, 'close', 'the connection stays open');
   }
   const noType = await app.inject({ method: 'PUT', url: '/v1/cache/bad', headers: auth(), payload: Buffer.from('not json') });
   t.equal(noType.statusCode, 400, 'no Content-Type means JSON');
