@@ -1,6 +1,6 @@
 // A private Sentinel topology per test file: one master, one replica and three sentinels (quorum 2) on free
 // loopback ports, with fast failure detection (down-after 1 s). killMaster() SIGKILLs the current master;
-// waitForFailover() resolves on the sentinels' +switch-master event with the new master's address.
+// watchFailover() subscribes to the sentinels' +switch-master event and hands back the new master's address.
 // Sentinels are redis-server in sentinel mode (no redis-sentinel package needed). Torn down with no
 // leftovers (processes killed, temp dir removed), also on process exit.
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
