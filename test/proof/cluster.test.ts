@@ -16,6 +16,9 @@ if (!process.env.BATON_PROOF?.includes('cluster')) {
   const cluster = await startCluster(t, { replicas: true });
   const app = await build(t, '', { listen: true, env: { REDIS_CLUSTER_NODES: cluster.nodesEnv, BATON_CACHE_LEASE_TTL_MS: '30000' } });
   const base = app.baseUrl;
+  // Runs before the app's own close (teardowns run last-registered first): drop every socket, so no keep-alive
+  // connection left by fetch (the server keeps them 72 s) holds app.close() past tap's timeout.
+  t.teardown(() => app.server.closeAllConnections());
   const statuses: number[] = [];
 
   interface Res<T> {

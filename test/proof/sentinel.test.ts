@@ -19,6 +19,9 @@ if (!process.env.BATON_PROOF?.includes('sentinel')) {
     env: { REDIS_SENTINELS: topo.sentinelsEnv, REDIS_SENTINEL_MASTER: topo.masterName },
   });
   const base = app.baseUrl;
+  // Runs before the app's own close (teardowns run last-registered first): drop every socket, so no keep-alive
+  // connection left by fetch (the server keeps them 72 s) holds app.close() past tap's timeout.
+  t.teardown(() => app.server.closeAllConnections());
 
   interface Res<T> {
     status: number;
