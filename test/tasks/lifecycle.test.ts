@@ -82,7 +82,7 @@ t.test('a parked claim is woken by the submit', async (t) => {
   const app = await build(t, redis.url);
   const parked = claim(app, 'wake', { waitMs: 15000 });
   // Wait until the claim is parked (the gauge counts it), then submit.
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 1000; i++) {
     const m = await app.inject({ url: '/metrics' });
     if (/baton_task_claims_parked 1/.test(m.body)) break;
     await new Promise((r) => setTimeout(r, 10));
