@@ -44,9 +44,16 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   // Responses are plain JSON.stringify: the zod schemas document them; validating every response would
   // cost CPU on the hot path for no client-visible gain (tests check the shapes).
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
-  app.addHook('onSend', async (request, reply, payload) => {
+  // While closing, answer with `Connection: close` so a keep-alive socket whose request was in flight when
+  // close() began does not hold shutdown open for the whole keep-alive timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
-    return payload;
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   await app.register(configPlugin, { config });
