@@ -13,6 +13,7 @@ if (kind === 'bare') {
   app.get('/', async () => ({ status: 'ok' }));
 } else {
   const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2 });
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.get('/kv', async (_req, reply) => {
     const v = await redis.getBuffer('proxy:k');

@@ -28,12 +28,17 @@ declare module 'fastify' {
 
 const DEV_AUTH: AuthContext = { tenant: 'default', scopes: new Set(SCOPES), keyId: 'anonymous' };
 
+/** Digests decoded once per key list (not per request). */
+const digests = new WeakMap<readonly ApiKey[], Buffer[]>();
+
 export function findKey(keys: readonly ApiKey[], presented: string): ApiKey | undefined {
+  let known = digests.get(keys);
+  if (!known) digests.set(keys, (known = keys.map((k) => Buffer.from(k.sha256, 'hex'))));
   const digest = createHash('sha256').update(presented).digest();
   let found: ApiKey | undefined;
-  for (const k of keys) {
+  for (let i = 0; i < keys.length; i++) {
     // Compare every entry so the time taken does not depend on which one matched.
-    if (timingSafeEqual(digest, Buffer.from(k.sha256, 'hex'))) found = k;
+    if (timingSafeEqual(digest, known[i] as Buffer)) found = keys[i];
   }
   return found;
 }
