@@ -2,8 +2,14 @@
 // proxy's GET), and (2) contended handoff latency: with a waiter parked on a held lock, the time from the
 // release response to the waiter's acquire response (a 100 ms polling client is what this beats).
 import autocannon from 'autocannon';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
+
+const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 
 function percentile(samples: number[], p: number): number {
   if (samples.length === 0) return NaN;
@@ -16,8 +22,87 @@ interface CycleContext {
   token?: string;
 }
 
-/** Each connection loops acquire → release on a name of its own (no contention: the uncontended fast path). */
+/**
+ * Acquire+release cycles on distinct names (no contention: the uncontended fast path). With wrk (a C load
+ * generator, as the references use) a Lua script keeps a queue of grants: each acquire's token is released
+ * by the next request any connection sends. Without wrk, autocannon loops acquire → release per connection.
+ */
 async function acquireReleaseCycles(ctx: BenchContext): Promise<LoadResult> {
+  return hasWrk ? cyclesWithWrk(ctx) : cyclesWithAutocannon(ctx);
+}
+
+const lua = (s: string) => `[==[${s}]==]`;
+
+function wrkMs(s: string | undefined): number {
+  const m = /([\d.]+)(us|ms|s)/.exec(s ?? '');
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+async function cyclesWithWrk(ctx: BenchContext): Promise<LoadResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-locks-wrk-'));
+  const script = join(dir, 'cycle.lua');
+  const headers = Object.entries({ ...ctx.headers, 'content-type': 'application/json' })
+    .map(([k, v]) => `[ ${lua(k)} ] = ${lua(v)}`).join(', ');
+  writeFileSync(script, `
+local hdrs = { ${headers} }
+local prefix = ${lua(`bench-${randomUUID().slice(0, 8)}`)}
+local queue, head, tail, n = {}, 1, 0, 0
+request = function()
+  if head <= tail then
+    local item = queue[head]
+    queue[head] = nil
+    head = head + 1
+    return wrk.format("POST", "/v1/locks/" .. item[1] .. "/release", hdrs, '{"token":"' .. item[2] .. '"}')
+  end
+  n = n + 1
+  return wrk.format("POST", "/v1/locks/" .. prefix .. "-" .. n .. "/acquire", hdrs, '{"ttlMs":10000}')
+end
+response = function(status, headers, body)
+  if status == 200 then
+    local token = string.match(body, '"token":"([^"]+)"')
+    if token then
+      tail = tail + 1
+      queue[tail] = { string.match(body, '"name":"([^"]+)"'), token }
+    end
+  end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("ERRORS %d %d\\n", e.connect + e.read + e.write + e.timeout, e.status))
+end
+`);
+  try {
+    const out = await new Promise<string>((ok, fail) => {
+      const p = spawn('wrk', ['-t1', `-c${ctx.connections}`, `-d${ctx.durationS}s`, '--latency', '-s', script, ctx.baseUrl], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let o = '';
+      let e = '';
+      p.stdout.on('data', (b: Buffer) => (o += b.toString()));
+      p.stderr.on('data', (b: Buffer) => (e += b.toString()));
+      p.on('exit', (code) => (code === 0 && !e.trim() ? ok(o) : fail(new Error(`wrk: ${e.trim() || `exited ${code}`}`))));
+    });
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN);
+    const [errors = 0, non2xx = 0] = (/ERRORS (\d+) (\d+)/.exec(out) ?? []).slice(1).map(Number);
+    return {
+      requestsPerSec: rps,
+      p50Ms: wrkMs(/^\s+50%\s+(\S+)/m.exec(out)?.[1]),
+      p99Ms: wrkMs(/^\s+99%\s+(\S+)/m.exec(out)?.[1]),
+      errors,
+      non2xx,
+      note: `≈${Math.round(rps / 2)} acquire+release cycles/s (wrk)`,
+    };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface CycleContext {
+  name?: string;
+  token?: string;
+}
+
+async function cyclesWithAutocannon(ctx: BenchContext): Promise<LoadResult> {
   const run = randomUUID().slice(0, 8);
   let n = 0;
   let failed = 0;
@@ -58,7 +143,7 @@ async function acquireReleaseCycles(ctx: BenchContext): Promise<LoadResult> {
     p99Ms: r.latency.p99,
     errors: r.errors + r.timeouts,
     non2xx: r.non2xx,
-    note: `${Math.round(r.requests.average / 2)} acquire+release cycles/s; ${failed} refused`,
+    note: `${Math.round(r.requests.average / 2)} acquire+release cycles/s (autocannon); ${failed} refused`,
   };
 }
 

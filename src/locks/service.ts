@@ -105,7 +105,17 @@ export interface LocksDeps {
 type Kind = 'lock' | 'semaphore';
 type AcquireResult = 'acquired' | 'reentered' | 'busy' | 'timeout' | 'aborted';
 
-const newToken = () => randomBytes(16).toString('base64url');
+// Tokens: 128 random bits as 22 base64url characters, cut from a 4 KiB pool (one getrandom call per 256 tokens).
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
+function newToken(): string {
+  if (poolOffset + 16 > pool.length) {
+    pool = randomBytes(4096);
+    poolOffset = 0;
+  }
+  poolOffset += 16;
+  return pool.toString('base64url', poolOffset - 16, poolOffset);
+}
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function createLocksService(deps: LocksDeps) {
