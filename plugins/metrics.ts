@@ -32,7 +32,7 @@ export default fp(
     });
     new Gauge({
       name: 'baton_waiters',
-      help: 'Requests parked waiting for a pub/sub wake-up (locks, leases, long polls, claims)',
+      help: 'Requests parked on a pub/sub wake-up (cache leases, long polls, claims, the head lock waiter); baton_lock_waiters counts every lock waiter',
       registers: [registry],
       collect() {
         this.set(app.notifier.waiting());

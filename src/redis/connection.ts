@@ -51,6 +51,9 @@ export function createRedis(o: ConnectionOptions): RedisClient {
     ...(mode === 'command' ? { commandTimeout: o.commandTimeoutMs, enableAutoPipelining: o.autoPipelining ?? false } : {}),
     // A failover makes the old master read-only: reconnect so the next command goes to the new master.
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
+    // ioredis' own re-subscribe after a reconnect leaves its promise unhandled: a second drop during it
+    // would be an unhandled rejection (a crash). The notifier re-subscribes itself, with a catch.
+    ...(mode === 'subscriber' ? { autoResubscribe: false } : {}),
   };
   const t = o.topology;
   if (t.kind === 'standalone') {

@@ -33,17 +33,24 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
   subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
     emitter.emit(channel, message);
   });
+  let subscribed: Promise<unknown> = Promise.resolve();
   subscriber.on('ready', () => {
-    // ioredis re-subscribes by itself; messages sent while we were away are lost, so wake everyone.
-    if (everReady) for (const name of emitter.eventNames()) emitter.emit(name, RESYNC);
+    // (Re-)subscribe on every connection (autoResubscribe is off, see connection.ts). Messages sent while we
+    // were away are lost, so once subscribed again, wake every waiter to re-check ("resync").
+    const wasReady = everReady;
     everReady = true;
+    subscribed = subscriber.psubscribe(pattern).then(
+      () => {
+        if (wasReady) for (const name of emitter.eventNames()) emitter.emit(name, RESYNC);
+      },
+      () => undefined,
+    );
   });
   try {
     await subscriber.connect();
-    await subscriber.psubscribe(pattern);
+    await subscribed;
   } catch {
-    // Redis is down at start: ioredis keeps reconnecting and subscribes when it can; waiters fall back to timers.
-    subscriber.once('ready', () => void subscriber.psubscribe(pattern).catch(() => undefined));
+    // Redis is down at start: ioredis keeps reconnecting and subscribes on 'ready'; waiters fall back to timers.
   }
 
   return {

@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/redis/embedded.js';
@@ -30,8 +31,28 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
+/**
+ * A free port below the ephemeral range (32768+): while a test stops its redis-server, a reconnecting
+ * client's outgoing socket could otherwise be handed the same port and block the restart.
+ */
+async function restartablePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await portFree(port)) return port;
+  }
+  return freePort();
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const srv = createServer();
+    srv.once('error', () => ok(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => ok(true)));
+  });
+}
+
 export async function startRedis(t: Teardownable, extraArgs: string[] = []): Promise<TestRedis> {
-  const port = await freePort();
+  const port = await restartablePort();
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
   let child: ChildProcess | undefined;
 
