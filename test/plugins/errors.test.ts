@@ -2,7 +2,7 @@
 import t from 'tap';
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { build, auth } from '../helpers/build.js';
+import { auth } from '../helpers/build.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
