@@ -31,6 +31,13 @@ t.test('each script header lists the KEYS and ARGV of its definition, in order',
     t.same(header(s.source, 'ARGV'), [...s.definition.args], `${where}: ARGV`);
     t.match(s.source, /^--\s*returns/m, `${where}: documents what it returns`);
     t.notMatch(s.source, /redis\.call\(\s*['"]KEYS['"]/i, `${where}: no KEYS command`);
+    const body = s.source.split('\n').filter((l) => !l.startsWith('--')).join('\n');
+    for (const m of body.matchAll(/KEYS\[(\d+)\]/g)) {
+      t.ok(Number(m[1]) <= s.definition.keys.length, `${where}: KEYS[${m[1]}] is declared`);
+    }
+    for (const m of body.matchAll(/ARGV\[(\d+)\]/g)) {
+      t.ok(Number(m[1]) <= s.definition.args.length, `${where}: ARGV[${m[1]}] is declared`);
+    }
   }
 });
 
