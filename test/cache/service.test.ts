@@ -6,26 +6,14 @@ import t, { type Test } from 'tap';
 import { createCacheMetrics, createCacheService } from '../../src/cache/service.js';
 import { loadConfig } from '../../src/config.js';
 import { AppError } from '../../src/errors.js';
-import { createRedis } from '../../src/redis/connection.js';
-import { createKeys } from '../../src/redis/keys.js';
-import { createNotifier } from '../../src/redis/notifier.js';
+import { serviceDeps } from '../helpers/deps.js';
 import { startRedis } from '../helpers/redis.js';
 
 const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: 'redis://127.0.0.1:1' });
 
 async function setup(t: Test, topology: { kind: 'standalone'; url: string } | { kind: 'cluster'; nodes: { host: string; port: number }[] }) {
-  const client = createRedis({ topology, name: 'test:cmd', connectTimeoutMs: 2000, commandTimeoutMs: 5000 });
-  const sub = createRedis({ topology, name: 'test:sub', mode: 'subscriber', connectTimeoutMs: 2000, commandTimeoutMs: 5000 });
-  client.on('error', () => undefined);
-  sub.on('error', () => undefined);
-  await client.connect();
-  const keys = createKeys('baton');
-  const notifier = await createNotifier(sub, keys.eventPattern);
+  const { client, keys, notifier } = await serviceDeps(t, topology);
   const cache = createCacheService({ redis: client, keys, notifier, config, metrics: createCacheMetrics(new Registry()) });
-  t.teardown(async () => {
-    await notifier.close();
-    client.disconnect();
-  });
   return { cache, client, notifier };
 }
 

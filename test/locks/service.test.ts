@@ -4,9 +4,7 @@ import { Registry } from 'prom-client';
 import t, { type Test } from 'tap';
 import { AppError } from '../../src/errors.js';
 import { createLocksService } from '../../src/locks/service.js';
-import { createRedis } from '../../src/redis/connection.js';
-import { createKeys } from '../../src/redis/keys.js';
-import { createNotifier } from '../../src/redis/notifier.js';
+import { serviceDeps } from '../helpers/deps.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
@@ -15,19 +13,9 @@ const locksConfig = { locks: { minTtlMs: 100, maxTtlMs: 3_600_000, maxWaitMs: 60
 
 async function setup(t: Test) {
   const topology = { kind: 'standalone' as const, url: redis.url };
-  const client = createRedis({ topology, name: 'test:cmd', connectTimeoutMs: 2000, commandTimeoutMs: 5000 });
-  const sub = createRedis({ topology, name: 'test:sub', mode: 'subscriber', connectTimeoutMs: 2000, commandTimeoutMs: 5000 });
-  client.on('error', () => undefined);
-  sub.on('error', () => undefined);
-  await client.connect();
-  const keys = createKeys('baton');
-  const notifier = await createNotifier(sub, keys.eventPattern);
+  const { client, keys, notifier } = await serviceDeps(t, topology);
   const registry = new Registry();
   const service = createLocksService({ redis: client, keys, notifier, config: locksConfig, metrics: registry });
-  t.teardown(async () => {
-    await notifier.close();
-    client.disconnect();
-  });
   return { service, registry, keys, notifier };
 }
 
