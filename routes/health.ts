@@ -8,7 +8,7 @@ const READY_TIMEOUT_MS = 1000;
 
 const healthRoutes: FastifyPluginAsyncZod = async (app) => {
   const ops = { tags: ['operations'], security: [] };
-  const Health = z.object({ status: z.literal('ok') });
+  const Health = z.object({ status: z.literal('ok') }).meta({ example: { status: 'ok' } });
 
   app.get('/health/live', {
     config: { public: true },
@@ -20,7 +20,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: {
       ...ops,
       summary: 'Redis answers PING within a second',
-      response: { 200: Health.extend({ redis: z.literal('up') }), 503: problems(503)[503] },
+      response: { 200: Health.extend({ redis: z.literal('up') }).meta({ example: { status: 'ok', redis: 'up' } }), 503: problems(503)[503] },
     },
   }, async () => {
     let timer: NodeJS.Timeout | undefined;

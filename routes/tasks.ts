@@ -101,7 +101,10 @@ const Schedule = z
     task: ScheduleTask.extend({ payload: z.unknown() }),
     nextRunAt: z.string().optional(),
   })
-  .meta({ id: 'Schedule' });
+  .meta({
+    id: 'Schedule',
+    example: { id: 'nightly-report', cron: '0 3 * * *', tz: 'Europe/Paris', task: { type: 'nightly-report', payload: { format: 'pdf' } }, nextRunAt: '2026-01-02T02:00:00.000Z' },
+  });
 
 const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
   const config = app.config;
@@ -279,7 +282,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     config: scope,
     schema: {
       tags: wtags, summary: 'Keep a claimed task', description: 'Extends the lock by lockMs. 409 task_token_invalid for a stale or foreign token, 409 task_revoked after a revoke.',
-      params: IdParams, body: z.object({ token: Token, lockMs: LockMs }).strict(),
+      params: IdParams, body: z.object({ token: Token, lockMs: LockMs }).strict().meta({ example: { token: '4b0c…', lockMs: 30000 } }),
       response: { 200: Lease, ...problems(404, 409) },
     },
   }, async (request) => service.heartbeat(request.auth.tenant, request.params.id, request.body.token, request.body.lockMs));
