@@ -59,6 +59,11 @@ async function cannon(req: Request, durationS: number, connections: number): Pro
     duration: durationS,
     connections,
   });
+  return fromAutocannon(r);
+}
+
+/** An autocannon result as a LoadResult (cases that drive autocannon themselves use it too). */
+export function fromAutocannon(r: autocannon.Result): LoadResult {
   return {
     requestsPerSec: r.requests.average,
     p50Ms: r.latency.p50,

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fromAutocannon } from '../load.js';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
 
 const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
@@ -138,11 +139,7 @@ async function cyclesWithAutocannon(ctx: BenchContext): Promise<LoadResult> {
     ],
   });
   return {
-    requestsPerSec: r.requests.average,
-    p50Ms: r.latency.p50,
-    p99Ms: r.latency.p99,
-    errors: r.errors + r.timeouts,
-    non2xx: r.non2xx,
+    ...fromAutocannon(r),
     note: `${Math.round(r.requests.average / 2)} acquire+release cycles/s (autocannon); ${failed} refused`,
   };
 }

@@ -4,6 +4,7 @@
 // run again with BENCH_QUEUE_DEPTH=1000000 to show that the per-operation cost stays flat with depth).
 import autocannon from 'autocannon';
 import { randomUUID } from 'node:crypto';
+import { fromAutocannon } from '../load.js';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
 
 const DEPTH = Number(process.env.BENCH_QUEUE_DEPTH ?? 100_000);
@@ -108,11 +109,8 @@ function dequeueAck(max: number) {
     });
     const left = await depth(ctx);
     return {
-      requestsPerSec: r.requests.average,
-      p50Ms: r.latency.p50,
-      p99Ms: r.latency.p99,
+      ...fromAutocannon(r),
       errors: r.errors + r.timeouts + failed,
-      non2xx: r.non2xx,
       note: `${Math.round(acked / ctx.durationS)} messages/s acked; ${before} messages ready at start, ${left} at end`,
     };
   };
