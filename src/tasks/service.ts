@@ -196,8 +196,8 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   async function closeEntry(e: Entry) {
-    await e.worker?.close(true).catch(() => undefined);
-    await e.queue.close().catch(() => undefined);
+    await bounded(e.worker?.close(true));
+    await bounded(e.queue.close(), () => e.queue.disconnect());
   }
 
   /** The manual Worker of a queue: no processor, no blocking connection, stalled check running. */
@@ -836,7 +836,7 @@ export function createTasksService(o: TasksServiceOptions) {
   async function close() {
     closed = true;
     shutdown.abort();
-    await Promise.all(inProcess.map((w) => w.close().catch(() => undefined)));
+    await Promise.all(inProcess.map((w) => bounded(w.close(), () => w.close(true))));
     const all = [...entries.values()];
     entries.clear();
     await Promise.all(all.map((p) => p.then(closeEntry, () => undefined)));
@@ -855,3 +855,26 @@ export function createTasksService(o: TasksServiceOptions) {
 }
 
 export type TasksService = ReturnType<typeof createTasksService>;
+
+/**
+ * Wait for a BullMQ close at most CLOSE_BOUND_MS: with a Redis node gone (a Cluster failover, an outage) a
+ * graceful close can wait for replies that never come, and shutdown must not hang on it. On the bound, `force`
+ * (a forced close or a disconnect) runs instead.
+ */
+const CLOSE_BOUND_MS = 5_000;
+async function bounded(closing: Promise<unknown> | undefined, force?: () => unknown): Promise<void> {
+  if (!closing) return;
+  let timer: NodeJS.Timeout | undefined;
+  const finished = await Promise.race([
+    closing.then(() => true, () => true),
+    new Promise<false>((r) => (timer = setTimeout(() => r(false), CLOSE_BOUND_MS))),
+  ]);
+  clearTimeout(timer);
+  if (!finished && force) {
+    try {
+      await Promise.resolve(force()).catch(() => undefined);
+    } catch {
+      /* best effort */
+    }
+  }
+}
