@@ -839,7 +839,8 @@ export function createTasksService(o: TasksServiceOptions) {
     await Promise.all(inProcess.map((w) => bounded(w.close(), () => w.close(true))));
     const all = [...entries.values()];
     entries.clear();
-    await Promise.all(all.map((p) => p.then(closeEntry, () => undefined)));
+    // An entry still being created (its queue waiting for a node that is gone) must not hold the close either.
+    await bounded(Promise.all(all.map((p) => p.then(closeEntry, () => undefined))));
     blocking?.disconnect();
   }
 
