@@ -5,8 +5,8 @@ import { Registry } from 'prom-client';
 import t, { type Test } from 'tap';
 import { createCacheMetrics, createCacheService } from '../../src/cache/service.js';
 import { loadConfig } from '../../src/config.js';
-import { AppError } from '../../src/errors.js';
 import { serviceDeps } from '../helpers/deps.js';
+import { errorCode } from '../helpers/servers.js';
 import { startRedis } from '../helpers/redis.js';
 
 const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: 'redis://127.0.0.1:1' });
@@ -17,15 +17,7 @@ async function setup(t: Test, topology: { kind: 'standalone'; url: string } | { 
   return { cache, client, notifier };
 }
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    if (err instanceof AppError) return err.code;
-    throw err;
-  }
-}
+const code = errorCode;
 
 const json = (v: unknown) => Buffer.from(JSON.stringify(v));
 

@@ -2,69 +2,18 @@
 // ports, created with `redis-cli --cluster create`, ready once every node reports cluster_state:ok and knows
 // every other node. Torn down with no leftovers: processes SIGKILLed and the temp dir removed in teardown,
 // and the processes also killed on process exit so a crashed test file leaves no orphan.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { freePort } from '../../src/redis/embedded.js';
+import { removeDir, spawnServer, trackDir, until, type ServerProcess } from './servers.js';
+
+export { spawnServer, trackDir, until, type ServerProcess };
 
 interface Teardownable {
   teardown(fn: () => unknown): void;
-}
-
-const live = new Set<ChildProcess>();
-const dirs = new Set<string>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-/** Register a temp dir to be removed on process exit too (the teardown removes it first). */
-export function trackDir(dir: string): void {
-  dirs.add(dir);
-}
-
-export interface ServerProcess {
-  port: number;
-  child: ChildProcess;
-  /** SIGKILL (or SIGTERM) the process; resolves once it has exited. */
-  stop(graceful?: boolean): Promise<void>;
-}
-
-/**
- * Spawn `bin` (redis-server or redis-sentinel) with args and wait for `ready` in its output. The process is
- * killed on process exit if the caller never stops it.
- */
-export async function spawnServer(bin: string, args: string[], port: number, ready = 'Ready to accept connections'): Promise<ServerProcess> {
-  const c = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  live.add(c);
-  c.once('exit', () => live.delete(c));
-  let out = '';
-  await new Promise<void>((ok, fail) => {
-    const onData = (b: Buffer) => {
-      out += b.toString();
-      if (out.includes(ready)) ok();
-    };
-    c.stdout?.on('data', onData);
-    c.stderr?.on('data', onData);
-    c.once('exit', (code) => fail(new Error(`${bin} on ${port} exited (${code}): ${out.slice(-1500)}`)));
-    c.once('error', fail);
-  });
-  c.stdout?.removeAllListeners('data');
-  c.stderr?.removeAllListeners('data');
-  c.stdout?.resume();
-  c.stderr?.resume();
-  return {
-    port,
-    child: c,
-    stop: async (graceful = false) => {
-      if (c.exitCode !== null || c.signalCode !== null) return;
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill(graceful ? 'SIGTERM' : 'SIGKILL');
-      await exited;
-    },
-  };
 }
 
 function run(bin: string, args: string[]): Promise<string> {
@@ -76,21 +25,6 @@ function run(bin: string, args: string[]): Promise<string> {
     c.once('error', fail);
     c.once('exit', (code) => (code === 0 ? ok(out) : fail(new Error(`${bin} ${args.join(' ')} exited ${code}: ${out.slice(-2000)}`))));
   });
-}
-
-/** Poll `check` every `everyMs` until it is true or `timeoutMs` passes (for states with no event to wait on). */
-export async function until(what: string, check: () => Promise<boolean>, timeoutMs = 20_000, everyMs = 100): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      if (await check()) return;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
 }
 
 export interface TestCluster {
@@ -135,8 +69,7 @@ export async function startCluster(t: Teardownable, opts: { masters?: number; re
     opened.client?.disconnect();
     for (const c of clients) c.disconnect();
     await Promise.all(procs.map((p) => p.stop()));
-    rmSync(dir, { recursive: true, force: true });
-    dirs.delete(dir);
+    removeDir(dir);
   });
 
   const starts: Promise<ServerProcess>[] = [];

@@ -143,11 +143,4 @@ export async function metric(base: string, name: string): Promise<number> {
   return m ? Number(m[1]) : NaN;
 }
 
-/** Resolve once `cond` holds (checked every 20 ms), or throw after `timeoutMs`. For states without an event. */
-export async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { until } from './servers.js';

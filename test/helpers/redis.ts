@@ -1,13 +1,13 @@
 // A private, real redis-server per test file: a free loopback port, no persistence unless asked, killed in
 // teardown (and on process exit, so a crashed test file leaves no orphan). stop()/start() restart it on the
 // same port for resilience tests.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/redis/embedded.js';
+import { spawnServer, type ServerProcess } from './servers.js';
 
 export interface TestRedis {
   url: string;
@@ -25,11 +25,6 @@ export interface TestRedis {
 interface Teardownable {
   teardown(fn: () => unknown): void;
 }
-
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
 
 /**
  * A free port below the ephemeral range (32768+): while a test stops its redis-server, a reconnecting
@@ -54,29 +49,13 @@ function portFree(port: number): Promise<boolean> {
 export async function startRedis(t: Teardownable, extraArgs: string[] = []): Promise<TestRedis> {
   const port = await restartablePort();
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
-  let child: ChildProcess | undefined;
+  let server: ServerProcess | undefined;
 
   const launch = async () => {
-    const c = spawn('redis-server', [
+    server = await spawnServer('redis-server', [
       '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no',
       '--protected-mode', 'no', ...extraArgs,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(c);
-    c.once('exit', () => live.delete(c));
-    let out = '';
-    await new Promise<void>((ok, fail) => {
-      const onData = (b: Buffer) => {
-        out += b.toString();
-        if (out.includes('Ready to accept connections')) ok();
-      };
-      c.stdout?.on('data', onData);
-      c.stderr?.on('data', onData);
-      c.once('exit', (code) => fail(new Error(`redis-server exited (${code}): ${out.slice(-1000)}`)));
-    });
-    c.stdout?.removeAllListeners('data');
-    c.stdout?.resume();
-    c.stderr?.resume();
-    child = c;
+    ], port);
   };
   await launch();
 
@@ -84,13 +63,7 @@ export async function startRedis(t: Teardownable, extraArgs: string[] = []): Pro
   client.on('error', () => undefined);
   await client.connect();
 
-  const stop = async (graceful = false) => {
-    const c = child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill(graceful ? 'SIGTERM' : 'SIGKILL');
-    await exited;
-  };
+  const stop = async (graceful = false) => server?.stop(graceful);
 
   t.teardown(async () => {
     client.disconnect();

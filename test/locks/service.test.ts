@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { AppError } from '../../src/errors.js';
 import { createLocksService } from '../../src/locks/service.js';
 import { serviceDeps } from '../helpers/deps.js';
+import { errorCode } from '../helpers/servers.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
@@ -28,15 +29,7 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 
   }
 }
 
-async function code(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-    return 'ok';
-  } catch (err) {
-    if (err instanceof AppError) return err.code;
-    throw err;
-  }
-}
+const code = errorCode;
 
 async function metric(registry: Registry, name: string, labels: Record<string, string>): Promise<number> {
   const m = (await registry.getSingleMetric(name)?.get())?.values ?? [];
