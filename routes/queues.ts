@@ -276,7 +276,8 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: "The tenant's queues with their depths",
       querystring: ListPage,
       response: {
-        200: z.object({ queues: z.array(z.object({ name: z.string(), ...Depth })), nextCursor: z.string().optional() }),
+        200: z.object({ queues: z.array(z.object({ name: z.string(), ...Depth })), nextCursor: z.string().optional() })
+          .meta({ example: { queues: [{ name: 'orders', ready: 12, delayed: 3, inflight: 2, dead: 0 }] } }),
         ...problems(),
       },
     },

@@ -165,7 +165,12 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
         limit: z.coerce.number().int().min(1).max(500).default(100),
         cursor: z.string().max(20).optional(),
       }),
-      response: { 200: z.object({ tasks: z.array(TaskView), nextCursor: z.string().optional() }), ...problems() },
+      response: {
+        200: z.object({ tasks: z.array(TaskView), nextCursor: z.string().optional() }).meta({
+          example: { tasks: [{ id: 'c2VuZC1lbWFpbHx0M2Y0', type: 'send-email', state: 'SUCCESS', status: 'done', attempts: 1, result: { sent: true } }], nextCursor: '100' },
+        }),
+        ...problems(),
+      },
     },
   }, async (request) => service.list(request.auth.tenant, request.query));
 
