@@ -143,6 +143,8 @@ export function createTasksService(o: TasksServiceOptions) {
   const entries = new Map<string, Promise<Entry>>();
   const inProcess: Worker<TaskData, unknown, string>[] = [];
   let blocking: RedisClient | undefined;
+  /** The connections BullMQ duplicates from `blocking` (one per handler Worker), so a stuck close can cut them. */
+  const blockingCopies = new Set<{ disconnect(): void }>();
   let closed = false;
   const instance = randomUUID().slice(0, 8);
   const waiters = createClaimWaiters(notifier, instance);
@@ -736,6 +738,12 @@ export function createTasksService(o: TasksServiceOptions) {
     if (handlers.size === 0 || tenants.length === 0) return;
     blocking = newBlocking();
     blocking.on('error', () => undefined);
+    const duplicate = blocking.duplicate.bind(blocking) as (...args: unknown[]) => RedisClient;
+    (blocking as { duplicate: unknown }).duplicate = (...args: unknown[]) => {
+      const copy = duplicate(...args);
+      blockingCopies.add(copy);
+      return copy;
+    };
     for (const tenant of tenants) {
       for (const handler of handlers.values()) {
         const type = handler.type;
@@ -836,7 +844,15 @@ export function createTasksService(o: TasksServiceOptions) {
   async function close() {
     closed = true;
     shutdown.abort();
-    await Promise.all(inProcess.map((w) => bounded(w.close(), () => w.close(true))));
+    // A forced BullMQ close would only return the pending graceful one (Worker.close memoises it): when the
+    // graceful close is stuck (a blocking connection caught mid-reconnect never emits 'end', BullMQ #4585),
+    // cut the sockets and stop the stalled-check timer (private: it would keep the process alive 30 s).
+    const cut = (w: Worker) => {
+      for (const c of blockingCopies) c.disconnect();
+      blocking?.disconnect();
+      (w as unknown as { stalledCheckStopper?: () => void }).stalledCheckStopper?.();
+    };
+    await Promise.all(inProcess.map((w) => bounded(w.close(), () => cut(w as Worker))));
     const all = [...entries.values()];
     entries.clear();
     // An entry still being created (its queue waiting for a node that is gone) must not hold the close either.
