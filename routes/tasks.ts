@@ -157,13 +157,16 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get('/v1/tasks', {
     config: scope,
     schema: {
-      tags, summary: 'List tasks of a type',
-      description: 'The tenant\'s tasks of `type`, optionally in one `state` (REVOKED lists only tasks revoked while running), paged with `cursor`.',
+      tags, summary: 'List tasks',
+      description:
+        'The tenant\'s tasks, of one `type` or (without it) of every type in name order, optionally in one `state` ' +
+        '(REVOKED lists only tasks revoked while running: a revoked waiting task is removed and leaves only its tombstone), ' +
+        'paged: pass `nextCursor` back as `cursor`.',
       querystring: z.object({
-        type: identifierSchema,
+        type: identifierSchema.optional(),
         state: TaskStateSchema.optional(),
         limit: z.coerce.number().int().min(1).max(500).default(100),
-        cursor: z.string().max(20).optional(),
+        cursor: z.string().max(160).optional().describe('`nextCursor` from the previous page (opaque)'),
       }),
       response: {
         200: z.object({ tasks: z.array(TaskView), nextCursor: z.string().optional() }).meta({

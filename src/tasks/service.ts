@@ -367,7 +367,34 @@ export function createTasksService(o: TasksServiceOptions) {
     return { id, state: 'PENDING', created: true };
   }
 
-  async function list(tenant: string, q: { type: string; state?: TaskState; limit: number; cursor?: string }) {
+  type ListQuery = { type?: string; state?: TaskState; limit: number; cursor?: string };
+  type ListPage = { tasks: TaskView[]; nextCursor?: string };
+
+  /**
+   * One type's tasks (cursor = an offset), or with no type every type of the tenant in name order (cursor =
+   * `<type>~<offset>`: types are [A-Za-z0-9._:-], so `~` cannot occur in one).
+   */
+  async function list(tenant: string, q: ListQuery): Promise<ListPage> {
+    if (q.type !== undefined) return listType(tenant, { ...q, type: q.type });
+    const types = (await redis.smembers(keys.tasks.types(tenant))).sort();
+    const sep = q.cursor?.lastIndexOf('~') ?? -1;
+    const fromType = q.cursor && sep > 0 ? q.cursor.slice(0, sep) : undefined;
+    let cursor = q.cursor && sep > 0 ? q.cursor.slice(sep + 1) : undefined;
+    const tasks: TaskView[] = [];
+    for (const type of types) {
+      if (fromType !== undefined && type < fromType) continue;
+      if (fromType !== undefined && type > fromType) cursor = undefined;
+      const remaining = q.limit - tasks.length;
+      if (remaining <= 0) return { tasks, nextCursor: `${type}~0` };
+      const page = await listType(tenant, { type, state: q.state, limit: remaining, cursor });
+      tasks.push(...page.tasks);
+      cursor = undefined;
+      if (page.nextCursor !== undefined) return { tasks, nextCursor: `${type}~${page.nextCursor}` };
+    }
+    return { tasks };
+  }
+
+  async function listType(tenant: string, q: ListQuery & { type: string }): Promise<ListPage> {
     const e = await entry(tenant, q.type);
     const states = bullStatesFor(q.state);
     let offset = q.cursor && /^\d{1,9}$/.test(q.cursor) ? Number(q.cursor) : 0;

@@ -110,6 +110,40 @@ t.test('idempotencyKey returns the same task with 200', async (t) => {
   t.equal(list.json().tasks.length, 1, 'one task queued');
 });
 
+t.test('without a type, the list pages through every type of the tenant exactly once', async (t) => {
+  const app = await build(t, redis.url);
+  const submitted = new Set<string>();
+  for (const [type, n] of [['b-type', 3], ['a-type', 2], ['c-type', 4]] as const) {
+    for (let i = 0; i < n; i++) {
+      submitted.add((await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type, payload: i } })).json().id);
+    }
+  }
+  await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(KEYS.t2), payload: { type: 'a-type', payload: 'other tenant' } });
+  for (const limit of [1, 2, 3, 9, 100]) {
+    const seen: string[] = [];
+    const types: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const r = await app.inject({ url: `/v1/tasks?limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, headers: auth() });
+      t.equal(r.statusCode, 200);
+      const page = r.json();
+      t.ok(page.tasks.length <= limit);
+      for (const task of page.tasks) {
+        seen.push(task.id);
+        types.push(task.type);
+      }
+      cursor = page.nextCursor;
+    } while (cursor !== undefined && ++pages < 50);
+    t.equal(seen.length, submitted.size, `limit ${limit}: every task once`);
+    t.same(new Set(seen), submitted, `limit ${limit}: exactly the tenant's tasks`);
+    t.same(types, [...types].sort(), `limit ${limit}: in type order`);
+  }
+  const pending = (await app.inject({ url: '/v1/tasks?state=PENDING', headers: auth() })).json().tasks;
+  t.equal(pending.length, 9);
+  t.same((await app.inject({ url: '/v1/tasks?state=SUCCESS', headers: auth() })).json().tasks, []);
+});
+
 t.test('tenant isolation of ids, lists and claims', async (t) => {
   const app = await build(t, redis.url);
   const { id } = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'x', payload: 'secret' } })).json();
