@@ -39,11 +39,20 @@ export default fp(
       },
     });
     app.decorate('metrics', { registry });
-    app.addHook('onResponse', async (request, reply) => {
-      http.observe(
-        { route: request.routeOptions.url ?? 'unmatched', method: request.method, status: String(reply.statusCode) },
-        reply.elapsedTime / 1000,
-      );
+    // One labelled child per (route, method, status), kept: prom-client would otherwise hash the label
+    // object on every observation. The set is bounded by the route table × methods × statuses in use.
+    const children = new Map<string, ReturnType<typeof http.labels>>();
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions.url ?? 'unmatched';
+      const status = reply.statusCode;
+      const id = `${request.method} ${status} ${route}`;
+      let child = children.get(id);
+      if (child === undefined) {
+        child = http.labels({ route, method: request.method, status: String(status) });
+        children.set(id, child);
+      }
+      child.observe(reply.elapsedTime / 1000);
+      done();
     });
   },
   { name: 'metrics', dependencies: ['redis'] },

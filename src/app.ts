@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import { lazyChildLogger } from './lazy-logger.js';
 import authPlugin from '../plugins/auth.js';
 import configPlugin from '../plugins/config.js';
 import errorsPlugin, { errorToProblem, sendProblem } from '../plugins/errors.js';
@@ -28,6 +29,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
+    childLoggerFactory: lazyChildLogger,
     routerOptions: { maxParamLength: 4 * config.limits.nameBytes + 64 },
     // Long polls and lock waits hold a request for up to 60 s; keep sockets longer than that.
     keepAliveTimeout: 72_000,
@@ -36,7 +38,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     // answer them with a problem document too.
     frameworkErrors: (err, request, reply) => {
       const { problem, headers } = errorToProblem(err, request);
-      return sendProblem(reply, problem, headers);
+      return sendProblem(reply, problem, { ...headers, 'x-request-id': request.id });
     },
   }).withTypeProvider<ZodTypeProvider>();
 
@@ -50,10 +52,12 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.addHook('preClose', async () => {
     closing = true;
   });
-  app.addHook('onSend', (request, reply, payload, done) => {
+  // Set when the request arrives (an onSend hook would cost every response a hook run); every answer,
+  // including the router's own 404s, passes through onRequest. frameworkErrors sets it itself.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     if (closing) reply.header('connection', 'close');
-    done(null, payload);
+    done();
   });
 
   await app.register(configPlugin, { config });

@@ -5,6 +5,9 @@ import type { Config } from './config.js';
 export const REDACT = [
   'req.headers.authorization',
   'req.headers["cache-lease"]',
+  'token',
+  'receipt',
+  'receipts',
   '*.token',
   '*.receipt',
   '*.receipts',

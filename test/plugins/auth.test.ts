@@ -1,5 +1,6 @@
 import t from 'tap';
 import { createHash } from 'node:crypto';
+import http from 'node:http';
 import { build, auth, KEYS } from '../helpers/build.js';
 import { startRedis } from '../helpers/redis.js';
 import { buildApp } from '../../src/app.js';
@@ -91,3 +92,38 @@ t.test('rate limit per API key: 429 problem with Retry-After and RateLimit heade
 });
 
 t.end();
+
+t.test('one keep-alive socket, several keys: each request is judged by its own header', async (t) => {
+  const config = loadConfig({ NODE_ENV: 'test', REDIS_URL: redis.url, LOG_LEVEL: 'silent', BATON_API_KEYS: JSON.stringify([
+    { key: KEYS.t1, tenant: 't1', scopes: ['*'] },
+    { key: KEYS.t2, tenant: 't2', scopes: ['*'] },
+    { key: KEYS.readOnly, tenant: 't1', scopes: ['cache:read'] },
+  ]) });
+  const app = await buildApp(config, { logger: pino({ level: 'silent' }) });
+  app.get('/whoami', { config: { scope: 'locks' } }, async (request) => ({ tenant: request.auth.tenant }));
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  t.teardown(() => app.close());
+  const { port } = app.server.address() as { port: number };
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const sockets = new Set<unknown>();
+  app.server.on('connection', (s) => sockets.add(s));
+  const who = async (key: string) => {
+    const { status, text } = await new Promise<{ status: number; text: string }>((ok, fail) => {
+      http.get(`http://127.0.0.1:${port}/whoami`, { agent, headers: { authorization: `Bearer ${key}` } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (c: string) => (text += c)).on('end', () => ok({ status: res.statusCode ?? 0, text }));
+      }).on('error', fail);
+    });
+    const body = JSON.parse(text) as { tenant?: string; code?: string };
+    return `${status} ${body.tenant ?? body.code}`;
+  };
+  t.equal(await who(KEYS.t1), '200 t1');
+  t.equal(await who(KEYS.t1), '200 t1', 'the same key again (from the socket cache)');
+  t.equal(await who(KEYS.t2), '200 t2', 'another valid key on the same socket is that key\'s tenant');
+  t.equal(await who(`${KEYS.t2}x`), '401 unauthorized', 'a wrong key after a valid one is refused');
+  t.equal(await who(KEYS.t2.slice(0, -1)), '401 unauthorized', 'a prefix of the cached key is refused');
+  t.equal(await who(KEYS.readOnly), '403 forbidden', 'the scopes are those of the key sent now');
+  t.equal(await who(KEYS.t1), '200 t1');
+  t.equal(sockets.size, 1, 'all of it on one keep-alive socket');
+});
