@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromAutocannon } from '../load.js';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
+import { postJson as post } from '../client.js';
 
 const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
 
@@ -145,13 +146,8 @@ async function cyclesWithAutocannon(ctx: BenchContext): Promise<LoadResult> {
 }
 
 async function postJson(ctx: BenchContext, path: string, body: object): Promise<{ status: number; json: Record<string, unknown>; at: number }> {
-  const res = await fetch(`${ctx.baseUrl}${path}`, {
-    method: 'POST',
-    headers: { ...ctx.headers, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const at = performance.now();
-  return { status: res.status, json: (await res.json()) as Record<string, unknown>, at };
+  const r = await post(ctx.baseUrl, path, ctx.headers, body);
+  return { status: r.status, json: r.json ?? {}, at: r.at };
 }
 
 /**

@@ -6,6 +6,7 @@ import autocannon from 'autocannon';
 import { randomUUID } from 'node:crypto';
 import { fromAutocannon } from '../load.js';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
+import { postJson } from '../client.js';
 
 const DEPTH = Number(process.env.BENCH_QUEUE_DEPTH ?? 100_000);
 const DEEP = 'bench-deep';
@@ -18,13 +19,8 @@ function percentile(samples: number[], p: number): number {
 }
 
 async function post(ctx: BenchContext, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${ctx.baseUrl}${path}`, {
-    method: 'POST',
-    headers: { ...ctx.headers, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  const r = await postJson(ctx.baseUrl, path, ctx.headers, body);
+  return { status: r.status, json: r.json ?? {} };
 }
 
 async function depth(ctx: BenchContext): Promise<number> {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
+import { postJson } from '../client.js';
 
 function percentile(samples: number[], p: number): number {
   if (samples.length === 0) return NaN;
@@ -72,14 +73,8 @@ async function rawBullmq(ctx: BenchContext): Promise<LoadResult> {
   };
 }
 
-async function post(ctx: BenchContext, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${ctx.baseUrl}${path}`, {
-    method: 'POST',
-    headers: { ...ctx.headers, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
+function post(ctx: BenchContext, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
+  return postJson<unknown>(ctx.baseUrl, path, ctx.headers, body);
 }
 
 /** Each loop: submit → claim → complete; one cycle = one task through an HTTP worker. */
