@@ -18,12 +18,6 @@ import { defineScript } from '../redis/scripts.js';
 // ioredis' Buffer variant (values are bytes), and the hot path saves the wrapper's per-call lookups.
 
 const scripts = [
-  defineScript<[Buffer, number] | null>({
-    name: 'cacheGet',
-    file: new URL('./lua/get.lua', import.meta.url),
-    keys: ['value'] as const,
-    args: [] as const,
-  }),
   defineScript<[1, Buffer, number] | [2] | [3, Buffer, number]>({
     name: 'cacheLease',
     file: new URL('./lua/lease.lua', import.meta.url),
@@ -54,7 +48,6 @@ type LeaseReply = [1, Buffer, number] | [2] | [3, Buffer, number];
 
 /** The script commands as ioredis defines them on a client or pipeline (name + "Buffer" = raw replies). */
 interface CacheCommands {
-  cacheGetBuffer(value: string): Promise<[Buffer, number] | null>;
   cacheLeaseBuffer(value: string, lease: string, token: string, leaseTtlMs: number): Promise<LeaseReply>;
   cacheSet(value: string, lease: string, packed: Buffer, ttlMs: number, condition: string, channel: string): Promise<0 | 1>;
   cacheFill(value: string, lease: string, token: string, packed: Buffer, ttlMs: number, channel: string): Promise<0 | 1>;
@@ -62,12 +55,16 @@ interface CacheCommands {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// The packed value: "1" (format version), the quoted strong ETag (24 bytes: '"' + 22 base64url md5 + '"'),
-// the content type, "\n", then the body bytes untouched.
+// The packed value: "2" (format version), the quoted strong ETag (24 bytes: '"' + 22 base64url md5 + '"'),
+// the expiry as epoch ms in decimal (0 = none) and ";", the content type, "\n", then the body bytes untouched.
+// The expiry rides in the value so a read is one plain GET (no script, no PTTL): X-TTL-Ms is then computed
+// from this instance's clock, off by the clock skew between the Baton instance that wrote and the one that
+// reads (NTP: milliseconds). Redis itself expires the key by its own PX, as before.
 
-const FORMAT = 0x31; // "1"
+const FORMAT = 0x32; // "2"
 const ETAG_END = 25;
 const NEWLINE = 0x0a;
+const SEMICOLON = 0x3b;
 
 export interface CacheEntry {
   /** The stored bytes (a view into the Redis reply, not a copy). */
@@ -75,7 +72,7 @@ export interface CacheEntry {
   contentType: string;
   /** Strong ETag, quoted, ready for the header. */
   etag: string;
-  /** Remaining time to live; undefined = no expiry (or not asked, in multi-get). */
+  /** Remaining time to live; undefined = no expiry (or unknown: a value written by something else). */
   ttlMs: number | undefined;
 }
 
@@ -83,26 +80,28 @@ export function etagOf(body: Buffer): string {
   return `"${hash('md5', body, 'base64url')}"`;
 }
 
-export function pack(body: Buffer, contentType: string): Buffer {
-  const head = `1${etagOf(body)}${contentType}\n`;
+/** `ttlMs` 0 = no expiry. */
+export function pack(body: Buffer, contentType: string, ttlMs: number, now = Date.now()): Buffer {
+  const head = `2${etagOf(body)}${ttlMs > 0 ? now + ttlMs : 0};${contentType}\n`;
   const out = Buffer.allocUnsafe(head.length + body.length);
   out.write(head, 0, 'latin1');
   body.copy(out, head.length);
   return out;
 }
 
-export function unpack(packed: Buffer, pttl: number): CacheEntry {
-  const ttlMs = pttl >= 0 ? pttl : undefined;
-  const nl = packed[0] === FORMAT ? packed.indexOf(NEWLINE, ETAG_END) : -1;
+export function unpack(packed: Buffer, now = Date.now()): CacheEntry {
+  const semi = packed[0] === FORMAT ? packed.indexOf(SEMICOLON, ETAG_END) : -1;
+  const nl = semi > 0 ? packed.indexOf(NEWLINE, semi) : -1;
   if (nl < 0) {
-    // Written by something other than Baton: serve the bytes as they are.
-    return { body: packed, contentType: 'application/octet-stream', etag: etagOf(packed), ttlMs };
+    // Written by something other than Baton: serve the bytes as they are (TTL unknown).
+    return { body: packed, contentType: 'application/octet-stream', etag: etagOf(packed), ttlMs: undefined };
   }
+  const expiresAt = Number(packed.toString('latin1', ETAG_END, semi));
   return {
     body: packed.subarray(nl + 1),
-    contentType: packed.toString('latin1', ETAG_END, nl),
+    contentType: packed.toString('latin1', semi + 1, nl),
     etag: packed.toString('latin1', 1, ETAG_END),
-    ttlMs,
+    ttlMs: expiresAt > 0 ? Math.max(0, expiresAt - now) : undefined,
   };
 }
 
@@ -313,7 +312,7 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
           count('get', 'lease_wait_hit');
           metrics.waitsCollapsed.inc();
         } else getHit.inc();
-        return { kind: 'hit', entry: unpack(reply[1], reply[2]) };
+        return { kind: 'hit', entry: unpack(reply[1]) };
       }
       if (reply[0] === 2) {
         wait?.cancel();
@@ -343,15 +342,15 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
   }
 
   return {
-    /** One key, or null on a miss. One round trip (GET + PTTL in a script). */
+    /** One key, or null on a miss. One plain GET (the expiry is inside the value). */
     async get(tenant: string, key: string): Promise<CacheEntry | null> {
-      const reply = await cmd.cacheGetBuffer(ck.value(tenant, key));
+      const reply = await redis.getBuffer(ck.value(tenant, key));
       if (reply === null) {
         getMiss.inc();
         return null;
       }
       getHit.inc();
-      return unpack(reply[0], reply[1]);
+      return unpack(reply);
     },
 
     /**
@@ -368,8 +367,8 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
       if (opts.lease !== undefined && (opts.nx || opts.xx)) {
         throw new AppError('validation_failed', 'a fill under a lease takes neither nx nor xx', { errors: [{ path: 'querystring', message: 'nx/xx cannot be combined with Cache-Lease' }] });
       }
-      const packed = pack(body, contentType);
       const ttlMs = ttlFor(opts.ttlMs, opts.jitter);
+      const packed = pack(body, contentType, ttlMs);
       const valueKey = ck.value(tenant, key);
       const leaseKey = ck.lease(tenant, key);
       if (opts.lease !== undefined) {
@@ -418,7 +417,7 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
       const out = raw.map((b) => {
         if (b === null) return null;
         hits++;
-        return unpack(b, -1);
+        return unpack(b);
       });
       if (hits > 0) metrics.requests.labels({ op: 'mget', result: 'hit' }).inc(hits);
       if (hits < out.length) metrics.requests.labels({ op: 'mget', result: 'miss' }).inc(out.length - hits);
@@ -428,13 +427,17 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
     /** Store many values in one pipelined round trip (one per slot on Cluster); each invalidates its lease. */
     async setMany(tenant: string, entries: readonly BulkEntry[], opts: { ttlMs?: number | undefined; jitter?: number | undefined } = {}) {
       if (entries.length === 0) return;
-      const prepared = entries.map((e) => ({
-        value: ck.value(tenant, e.key),
-        lease: ck.lease(tenant, e.key),
-        packed: pack(e.body, e.contentType),
-        ttlMs: ttlFor(e.ttlMs ?? opts.ttlMs, opts.jitter),
-        channel: channelOf(tenant, e.key),
-      }));
+      const now = Date.now();
+      const prepared = entries.map((e) => {
+        const ttlMs = ttlFor(e.ttlMs ?? opts.ttlMs, opts.jitter);
+        return {
+          value: ck.value(tenant, e.key),
+          lease: ck.lease(tenant, e.key),
+          packed: pack(e.body, e.contentType, ttlMs, now),
+          ttlMs,
+          channel: channelOf(tenant, e.key),
+        };
+      });
       const groups = isCluster ? groupBySlot(prepared, (p) => p.value) : [prepared];
       await Promise.all(
         groups.map(async (group) => {

@@ -107,14 +107,17 @@ t.test('helpers: slots, globs, packing, ETags', async (t) => {
   t.ok(globProblem('[a\\]'));
 
   const body = Buffer.from([0, 10, 255, 49, 34]);
-  const packed = pack(body, 'application/x-thing; a=b');
-  const e = unpack(packed, 1234);
+  const now = 1_800_000_000_000;
+  const packed = pack(body, 'application/x-thing; a=b', 5_000, now);
+  const e = unpack(packed, now + 3_766);
   t.ok(e.body.equals(body));
-  t.equal(e.contentType, 'application/x-thing; a=b');
+  t.equal(e.contentType, 'application/x-thing; a=b', 'a content type with ";" survives');
   t.equal(e.etag, etagOf(body));
-  t.equal(e.ttlMs, 1234);
-  t.equal(unpack(packed, -1).ttlMs, undefined);
-  const foreign = unpack(Buffer.from('raw'), -1);
+  t.equal(e.ttlMs, 1_234, 'the remaining TTL from the expiry inside the value');
+  t.equal(unpack(packed, now + 9_000).ttlMs, 0, 'past its expiry (clock skew) reads as 0, never negative');
+  t.equal(unpack(pack(body, 'text/plain', 0, now), now).ttlMs, undefined, 'no expiry');
+  t.ok(unpack(pack(Buffer.alloc(0), '', 0)).body.equals(Buffer.alloc(0)), 'empty body and type');
+  const foreign = unpack(Buffer.from('raw'));
   t.equal(foreign.contentType, 'application/octet-stream', 'values written by others are served as bytes');
   t.equal(foreign.body.toString(), 'raw');
 
