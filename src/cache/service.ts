@@ -18,7 +18,7 @@ import { defineScript } from '../redis/scripts.js';
 // ioredis' Buffer variant (values are bytes), and the hot path saves the wrapper's per-call lookups.
 
 const scripts = [
-  defineScript<[1, Buffer, number] | [2] | [3, Buffer, number]>({
+  defineScript<[1, Buffer] | [2] | [3, Buffer, number]>({
     name: 'cacheLease',
     file: new URL('./lua/lease.lua', import.meta.url),
     keys: ['value', 'lease'] as const,
@@ -44,7 +44,7 @@ const scripts = [
   }),
 ];
 
-type LeaseReply = [1, Buffer, number] | [2] | [3, Buffer, number];
+type LeaseReply = [1, Buffer] | [2] | [3, Buffer, number];
 
 /** The script commands as ioredis defines them on a client or pipeline (name + "Buffer" = raw replies). */
 interface CacheCommands {
