@@ -118,7 +118,10 @@ async function main() {
     const port = await freePort();
     const baton = await startProcess(['node', 'dist/src/server.js'], {
       NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, LOG_LEVEL: 'warn',
-      BATON_API_KEYS: JSON.stringify([{ key: BENCH_KEY, tenant: 'bench', scopes: ['*'] }]), ...extraEnv,
+      BATON_API_KEYS: JSON.stringify([{ key: BENCH_KEY, tenant: 'bench', scopes: ['*'] }]),
+      // The in-process handler runs with the raw-BullMQ yardstick's concurrency (32), like against like.
+      BATON_TASK_CONCURRENCY: '32',
+      ...extraEnv,
     }, /./, false);
     await waitHealthy(`http://127.0.0.1:${port}/health/live`);
     const ctx: BenchContext = {
