@@ -44,6 +44,8 @@ class LazyChildLogger {
 
 /** Fastify's `childLoggerFactory`: the same child as the default, built on first use. */
 export function lazyChildLogger(parent: FastifyBaseLogger, bindings: Bindings, options: ChildLoggerOptions): FastifyBaseLogger {
+  // A route with its own logLevel gets its child at once: the laziness judges levels by the parent's.
+  if (options.level !== undefined) return parent.child(bindings, options);
   // The parent is always the pino logger of createLogger() or the one a test passes.
   return new LazyChildLogger(parent as unknown as Logger, bindings, options) as unknown as FastifyBaseLogger;
 }

@@ -26,6 +26,10 @@ async function appWithLog(t: Test, level: string) {
     request.log.child({ extra: 1 }).warn('probe child');
     return { ok: true };
   });
+  app.get('/v1/log-debug', { config: { scope: 'locks' }, logLevel: 'debug' }, async (request) => {
+    request.log.debug('route debug');
+    return { ok: true };
+  });
   await app.ready();
   t.teardown(() => app.close());
   return { app, lines };
@@ -51,4 +55,10 @@ t.test('at warn: only warn and above, still with the request id', async (t) => {
   await app.inject({ url: '/v1/log-probe', headers: { ...auth(), 'x-request-id': 'req-w' } });
   t.same(lines.map((l) => l.msg).sort(), ['probe child', 'probe warn']);
   t.ok(lines.every((l) => l.reqId === 'req-w'));
+});
+
+t.test('a route\'s own logLevel is honoured', async (t) => {
+  const { app, lines } = await appWithLog(t, 'warn');
+  await app.inject({ url: '/v1/log-debug', headers: { ...auth(), 'x-request-id': 'req-d' } });
+  t.match(lines.find((l) => l.msg === 'route debug'), { reqId: 'req-d' }, 'debug logged on a debug route under a warn parent');
 });
