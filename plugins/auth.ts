@@ -91,10 +91,11 @@ export default fp(
         request.auth = DEV_AUTH;
         return;
       }
+      const needed: Scope | undefined = isPublic ? 'admin' : routeConfig.scope;
       const header = request.headers.authorization;
       const socket = request.raw.socket;
       const known = header !== undefined && socket ? fromSocketCache(socket, header) : undefined;
-      if (known) return authorize(request, known, isPublic ? 'admin' : routeConfig.scope);
+      if (known) return authorize(request, known, needed);
       let presented: string | undefined;
       if (header?.startsWith('Bearer ')) presented = header.slice(7).trim();
       else if (header?.startsWith('Basic ')) {
@@ -112,7 +113,7 @@ export default fp(
         throw new AppError('unauthorized', 'The API key is not valid', { headers: { 'www-authenticate': 'Bearer realm="baton", error="invalid_token"' } });
       }
       if (socket && header !== undefined) socketAuth.set(socket, { header: Buffer.from(header), key });
-      return authorize(request, key, isPublic ? 'admin' : routeConfig.scope);
+      return authorize(request, key, needed);
     });
   },
   { name: 'auth', dependencies: ['config', 'errors'] },
