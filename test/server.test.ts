@@ -6,13 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { freePort } from '../src/redis/embedded.js';
+import { TSX_ARGS, tsxChildEnv } from './helpers/tsx-child.js';
 
 const root = new URL('..', import.meta.url).pathname;
 
 function run(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [...TSX_ARGS, 'src/server.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    env: tsxChildEnv({ PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/redis/embedded.js';
 import { API_KEYS_JSON } from './build.js';
+import { TSX_ARGS, tsxChildEnv } from './tsx-child.js';
 
 interface Teardownable {
   teardown(fn: () => unknown): void;
@@ -57,9 +58,9 @@ export async function startBaton(
   let out = '';
 
   const start = async () => {
-    const c = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    const c = spawn(process.execPath, [...TSX_ARGS, 'src/server.ts'], {
       cwd: root,
-      env: {
+      env: tsxChildEnv({
         ...process.env,
         NODE_ENV: 'test',
         PORT: String(port),
@@ -69,7 +70,7 @@ export async function startBaton(
         LOG_LEVEL: 'warn',
         BATON_SHUTDOWN_GRACE_MS: '2000',
         ...opts.env,
-      },
+      }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     live.add(c);

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
 import { RedisServerMissingError, startEmbeddedRedis, stopStale } from '../../src/redis/embedded.js';
+import { TSX_ARGS, tsxChildEnv } from '../helpers/tsx-child.js';
 
 const alive = (pid: number) => {
   try {
@@ -44,7 +45,10 @@ t.test('a SIGKILLed parent leaves no orphan: the guardian stops redis-server', a
 const r = await startEmbeddedRedis({ dataDir: ${JSON.stringify(dataDir)} });
 process.stdout.write('PID ' + r.pid + '\\n');
 setInterval(() => {}, 1000);`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...TSX_ARGS, '--input-type=module', '-e', script], {
+    env: tsxChildEnv(process.env),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const pid = await new Promise<number>((ok) => {
     let out = '';
     child.stdout.on('data', (b: Buffer) => {
