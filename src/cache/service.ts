@@ -464,6 +464,10 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
       const match = ck.match(tenant, glob);
       const kindAt = ck.kindOffset(tenant);
       const nodes: Redis[] = isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
+      // A Cluster that is down knows no master: an empty scan would answer "deleted 0" as if it had worked.
+      if (isCluster && (redis.status !== 'ready' || nodes.length === 0)) {
+        throw new AppError('backend_unavailable', 'Redis is unreachable; retry shortly', { headers: { 'retry-after': '1' } });
+      }
       let deleted = 0;
       await Promise.all(
         nodes.map(async (node) => {

@@ -8,6 +8,9 @@ import type { RedisClient } from './connection.js';
 
 export const RESYNC = '\u0000resync';
 
+/** Longest the start waits for the first PSUBSCRIBE once connected. */
+const SUBSCRIBE_WAIT_MS = 5_000;
+
 export type WaitOutcome = 'event' | 'timeout' | 'aborted';
 
 export interface Notifier {
@@ -33,14 +36,16 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
   subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
     emitter.emit(channel, message);
   });
-  let subscribed: Promise<unknown> = Promise.resolve();
+  let firstSubscribed: () => void = () => undefined;
+  const subscribedOnce = new Promise<void>((resolve) => (firstSubscribed = resolve));
   subscriber.on('ready', () => {
     // (Re-)subscribe on every connection (autoResubscribe is off, see connection.ts). Messages sent while we
     // were away are lost, so once subscribed again, wake every waiter to re-check ("resync").
     const wasReady = everReady;
     everReady = true;
-    subscribed = subscriber.psubscribe(pattern).then(
+    subscriber.psubscribe(pattern).then(
       () => {
+        firstSubscribed();
         if (wasReady) for (const name of emitter.eventNames()) emitter.emit(name, RESYNC);
       },
       () => undefined,
@@ -48,7 +53,12 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
   });
   try {
     await subscriber.connect();
-    await subscribed;
+    // A Cluster client resolves connect() before it emits 'ready' (a standalone one after): wait for the
+    // PSUBSCRIBE itself, or a wake-up published just after start would be lost. Bounded: if the subscriber
+    // drops meanwhile, it subscribes on its next 'ready' and waiters fall back to their timers until then.
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([subscribedOnce, new Promise((r) => (bound = setTimeout(r, SUBSCRIBE_WAIT_MS)))]);
+    clearTimeout(bound);
   } catch {
     // Redis is down at start: ioredis keeps reconnecting and subscribes on 'ready'; waiters fall back to timers.
   }

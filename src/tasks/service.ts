@@ -780,6 +780,7 @@ export function createTasksService(o: TasksServiceOptions) {
           { connection: blocking as never, prefix: keys.tasks.bullPrefix(tenant), concurrency: config.tasks.concurrency, autorun: true },
         );
         worker.on('error', (err) => o.log?.debug({ err: err.message, type }, 'handler worker error'));
+        pauseOnError(worker, () => closed);
         worker.on('completed', (job) => {
           publish(taskChannel(tenant, encodeTaskId(type, job.id!)), 'completed');
           o.metrics?.transition(type, 'SUCCESS');
@@ -899,6 +900,24 @@ export function createTasksService(o: TasksServiceOptions) {
 }
 
 export type TasksService = ReturnType<typeof createTasksService>;
+
+/**
+ * BullMQ's Worker retries a failed fetch at once, with no delay, when the error is not one it classes as a
+ * connection error (it knows ECONNREFUSED and "Connection is closed"). A Redis Cluster that is down fails with
+ * "None of startup nodes is available": the main loop then spins on rejected promises and starves the event
+ * loop, so not even the reconnection runs (seen on the Cluster test topology: 100 % CPU, RSS growing, the
+ * process hung). So a worker error pauses fetching for a second (running jobs go on), then resumes it.
+ */
+const ERROR_PAUSE_MS = 1_000;
+function pauseOnError(worker: Worker<TaskData, unknown, string>, isClosed: () => boolean): void {
+  worker.on('error', () => {
+    if (worker.isPaused() || isClosed()) return;
+    worker.pause(true).catch(() => undefined);
+    setTimeout(() => {
+      if (!isClosed()) worker.resume().catch(() => undefined);
+    }, ERROR_PAUSE_MS).unref();
+  });
+}
 
 /**
  * Wait for a BullMQ close at most CLOSE_BOUND_MS: with a Redis node gone (a Cluster failover, an outage) a

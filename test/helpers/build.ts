@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { buildApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import { redisEnv } from './topology.js';
 
 interface Teardownable {
   teardown(fn: () => unknown): void;
@@ -26,8 +27,9 @@ export const API_KEYS_JSON = JSON.stringify([
 
 export const auth = (key: string = KEYS.t1) => ({ authorization: `Bearer ${key}` });
 
+/** `redisUrl` is a TestRedis url: a redis:// URL, or a cluster:// / sentinel:// one (test/helpers/topology.ts). */
 export function testConfig(redisUrl: string, env: Record<string, string> = {}): Config {
-  return loadConfig({ NODE_ENV: 'test', REDIS_URL: redisUrl, BATON_API_KEYS: API_KEYS_JSON, LOG_LEVEL: 'silent', ...env });
+  return loadConfig({ NODE_ENV: 'test', ...redisEnv(redisUrl), BATON_API_KEYS: API_KEYS_JSON, LOG_LEVEL: 'silent', ...env });
 }
 
 export async function build(
@@ -45,6 +47,13 @@ export async function build(
   } else {
     await app.ready();
   }
-  t.teardown(() => app.close());
+  t.teardown(async () => {
+    // A close that hangs would only show as tap's timeout: say what is still open.
+    const stuck = setTimeout(() => {
+      process.stderr.write(`app.close() still running after 15 s; active resources: ${process.getActiveResourcesInfo().join(', ')}\n`);
+    }, 15_000).unref();
+    await app.close();
+    clearTimeout(stuck);
+  });
   return Object.assign(app, { baseUrl });
 }

@@ -7,8 +7,7 @@ import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
-import { freePort } from '../../src/redis/embedded.js';
-import { removeDir, spawnServer, trackDir, until, type ServerProcess } from './servers.js';
+import { removeDir, restartablePort, spawnServer, trackDir, until, type ServerProcess } from './servers.js';
 
 export { spawnServer, trackDir, until, type ServerProcess };
 
@@ -46,17 +45,27 @@ export interface TestCluster {
    * (its replica promoted), with the time seen.
    */
   waitHealthy(timeoutMs?: number): Promise<number>;
+  /** SIGKILL (or SIGTERM) every node: the whole cluster is down. */
+  stopAll(graceful?: boolean): Promise<void>;
+  /** Start every node again on its ports with its nodes.conf; resolves once the cluster and `client` are ready. */
+  startAll(): Promise<void>;
 }
 
-/** Free port p whose cluster bus port is also free (the bus is set explicitly with cluster-port). */
+/**
+ * Two free ports below the ephemeral range, for a node and its cluster bus (set explicitly with cluster-port),
+ * so a restart finds them free again.
+ */
 async function twoPorts(): Promise<[number, number]> {
-  const a = await freePort();
-  let b = await freePort();
-  while (b === a) b = await freePort();
+  const a = await restartablePort();
+  let b = await restartablePort();
+  while (b === a) b = await restartablePort();
   return [a, b];
 }
 
-export async function startCluster(t: Teardownable, opts: { masters?: number; replicas?: boolean } = {}): Promise<TestCluster> {
+export async function startCluster(
+  t: Teardownable,
+  opts: { masters?: number; replicas?: boolean; extraArgs?: string[] } = {},
+): Promise<TestCluster> {
   const nMasters = opts.masters ?? 3;
   const total = opts.replicas ? nMasters * 2 : nMasters;
   const dir = mkdtempSync(join(tmpdir(), 'baton-cluster-'));
@@ -72,19 +81,29 @@ export async function startCluster(t: Teardownable, opts: { masters?: number; re
     removeDir(dir);
   });
 
+  const nodeArgs = (port: number, bus: number, d: string) => [
+    '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--dir', d,
+    '--cluster-enabled', 'yes', '--cluster-config-file', join(d, 'nodes.conf'), '--cluster-node-timeout', '2000',
+    '--save', '', '--appendonly', 'no', '--protected-mode', 'no', ...(opts.extraArgs ?? []),
+  ];
+  const argsByPort = new Map<number, string[]>();
+  /** Start one node on fresh ports; another process may take a port between the check and the bind: retry. */
+  const startNode = async (): Promise<ServerProcess> => {
+    for (let attempt = 1; ; attempt++) {
+      const [port, bus] = await twoPorts();
+      const d = join(dir, String(port));
+      mkdirSync(d, { recursive: true });
+      try {
+        const p = await spawnServer('redis-server', nodeArgs(port, bus, d), port);
+        argsByPort.set(port, nodeArgs(port, bus, d));
+        return p;
+      } catch (err) {
+        if (attempt >= 5 || !/Address already in use/.test((err as Error).message)) throw err;
+      }
+    }
+  };
   const starts: Promise<ServerProcess>[] = [];
-  for (let i = 0; i < total; i++) {
-    const [port, bus] = await twoPorts();
-    const d = join(dir, String(port));
-    mkdirSync(d);
-    starts.push(
-      spawnServer('redis-server', [
-        '--port', String(port), '--cluster-port', String(bus), '--bind', '127.0.0.1', '--dir', d,
-        '--cluster-enabled', 'yes', '--cluster-config-file', join(d, 'nodes.conf'), '--cluster-node-timeout', '2000',
-        '--save', '', '--appendonly', 'no', '--protected-mode', 'no',
-      ], port),
-    );
-  }
+  for (let i = 0; i < total; i++) starts.push(startNode());
   procs.push(...(await Promise.all(starts)));
   const addrs = procs.map((p) => `127.0.0.1:${p.port}`);
   await run('redis-cli', ['--cluster', 'create', ...addrs, '--cluster-replicas', opts.replicas ? '1' : '0', '--cluster-yes']);
@@ -134,6 +153,18 @@ export async function startCluster(t: Teardownable, opts: { masters?: number; re
       const at = Date.now();
       await p.stop();
       return at;
+    },
+    async stopAll(graceful = false) {
+      await Promise.all(procs.map((p) => p.stop(graceful)));
+    },
+    async startAll() {
+      const restarted = await Promise.all(procs.map((p) => spawnServer('redis-server', argsByPort.get(p.port) as string[], p.port)));
+      procs.splice(0, procs.length, ...restarted);
+      await until('cluster_state:ok on every node after the restart', async () => {
+        const infos = await Promise.all(clients.map((c) => c.cluster('INFO') as Promise<string>));
+        return infos.every((i) => i.includes('cluster_state:ok'));
+      });
+      if (client.status !== 'ready') await new Promise((r) => client.once('ready', r));
     },
     async waitHealthy(timeoutMs = 30_000) {
       // A cluster failover announces itself to no client: poll CLUSTER INFO on the live nodes.

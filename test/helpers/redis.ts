@@ -1,25 +1,37 @@
-// A private, real redis-server per test file: a free loopback port, no persistence unless asked, killed in
-// teardown (and on process exit, so a crashed test file leaves no orphan). stop()/start() restart it on the
-// same port for resilience tests.
+// The Redis a test file runs against: by default a private, real redis-server on a free loopback port, no
+// persistence unless asked, killed in teardown (and on process exit, so a crashed test file leaves no orphan);
+// with BATON_TEST_TOPOLOGY=cluster or sentinel, a real Redis Cluster or Sentinel topology (topology.ts).
+// stop()/start() restart it on the same ports for resilience tests.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort } from '../../src/redis/embedded.js';
-import { spawnServer, type ServerProcess } from './servers.js';
 import tap from 'tap';
+import type { RedisTopology } from '../../src/config.js';
+import type { RedisClient } from '../../src/redis/connection.js';
+import { exitWhenDone, restartablePort, spawnServer, type ServerProcess } from './servers.js';
+import { connectedClients, startClusterRedis, startSentinelRedis, TOPOLOGY, type TopologyKind } from './topology.js';
 
 export interface TestRedis {
+  kind: TopologyKind;
+  /** What build() and testConfig() take: a redis:// URL, or a cluster:// / sentinel:// one (topology.ts). */
   url: string;
+  /** The same Redis as a RedisTopology, for service-level tests that open their own connections. */
+  topology: Exclude<RedisTopology, { kind: 'embedded' }>;
+  /** The server's port (the first master's on a cluster, the master's with Sentinel). */
   port: number;
   dir: string;
-  /** A plain client for assertions (closed in teardown). */
-  client: Redis;
+  /** A client for assertions (a Cluster client on a cluster; closed in teardown). */
+  client: RedisClient;
+  /** FLUSHALL on every master. */
   flush(): Promise<void>;
-  /** SIGKILL (or SIGTERM when graceful) the server; resolves once it has exited. */
+  /** KEYS pattern on every master. */
+  keys(pattern: string): Promise<string[]>;
+  /** Connected clients, summed over the masters (INFO clients). */
+  connectedClients(): Promise<number>;
+  /** SIGKILL (or SIGTERM when graceful) every data node; resolves once they have exited. */
   stop(graceful?: boolean): Promise<void>;
-  /** Start it again on the same port and data dir. */
+  /** Start them again on the same ports and data dirs; resolves once `client` is ready. */
   start(): Promise<void>;
 }
 
@@ -27,40 +39,16 @@ interface Teardownable {
   teardown(fn: () => unknown): void;
 }
 
-/**
- * A free port below the ephemeral range (32768+): while a test stops its redis-server, a reconnecting
- * client's outgoing socket could otherwise be handed the same port and block the restart.
- */
-async function restartablePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = 20000 + Math.floor(Math.random() * 12000);
-    if (await portFree(port)) return port;
-  }
-  return freePort();
-}
-
-function portFree(port: number): Promise<boolean> {
-  return new Promise((ok) => {
-    const srv = createServer();
-    srv.once('error', () => ok(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => ok(true)));
-  });
-}
-
-/**
- * Once a file's tests and teardowns are done, make sure its process ends. Rarely (after a Redis restart, about
- * one run in ten of test/locks/restart.test.ts) the process stayed alive with no handle of ours left: the only
- * active handle was a MessagePort, the TypeScript loader's, and tap killed the file at its timeout although every
- * assertion had passed. The timer is unref'd, so it never delays a process that ends by itself.
- */
-let exitArmed = false;
-function exitWhenDone() {
-  if (exitArmed) return;
-  exitArmed = true;
-  setTimeout(() => process.exit(), 3_000).unref();
-}
-
+/** The Redis of this run's topology (BATON_TEST_TOPOLOGY), for a test file or a subtest, torn down with it. */
 export async function startRedis(t: Teardownable, extraArgs: string[] = []): Promise<TestRedis> {
+  // Only the file's own (root) teardown: a subtest's Redis ends mid-file.
+  if (t === tap) t.teardown(exitWhenDone);
+  if (TOPOLOGY === 'cluster') return startClusterRedis(t, extraArgs);
+  if (TOPOLOGY === 'sentinel') return startSentinelRedis(t, extraArgs);
+  return startStandalone(t, extraArgs);
+}
+
+async function startStandalone(t: Teardownable, extraArgs: string[]): Promise<TestRedis> {
   const port = await restartablePort();
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
   let server: ServerProcess | undefined;
@@ -83,17 +71,21 @@ export async function startRedis(t: Teardownable, extraArgs: string[] = []): Pro
     client.disconnect();
     await stop();
     rmSync(dir, { recursive: true, force: true });
-    if (t === tap) exitWhenDone(); // only the file's own (root) teardown: a subtest's Redis ends mid-file
   });
 
+  const url = `redis://127.0.0.1:${port}`;
   return {
-    url: `redis://127.0.0.1:${port}`,
+    kind: 'standalone',
+    url,
+    topology: { kind: 'standalone', url },
     port,
     dir,
     client,
     flush: async () => {
       await client.flushall();
     },
+    keys: (pattern) => client.keys(pattern),
+    connectedClients: () => connectedClients(client),
     stop,
     start: async () => {
       await launch();

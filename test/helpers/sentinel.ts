@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../src/redis/embedded.js';
-import { spawnServer, trackDir, until, type ServerProcess } from './cluster.js';
+import { restartablePort, spawnServer, trackDir, until, type ServerProcess } from './servers.js';
 
 interface Teardownable {
   teardown(fn: () => unknown): void;
@@ -40,9 +40,14 @@ export interface TestSentinel {
   watchFailover(timeoutMs?: number): Promise<{ switched: Promise<string> }>;
   /** The master address the sentinels currently report. */
   currentMaster(): Promise<string>;
+  dir: string;
+  /** SIGKILL (or SIGTERM) the master and the replica, the sentinels stay: no node left to fail over to. */
+  stopData(graceful?: boolean): Promise<void>;
+  /** Start the master, then the replica, again on their ports (before a failover only). */
+  startData(): Promise<void>;
 }
 
-export async function startSentinel(t: Teardownable): Promise<TestSentinel> {
+export async function startSentinel(t: Teardownable, opts: { extraArgs?: string[] } = {}): Promise<TestSentinel> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-sentinel-'));
   trackDir(dir);
   const procs: ServerProcess[] = [];
@@ -62,13 +67,17 @@ export async function startSentinel(t: Teardownable): Promise<TestSentinel> {
 
   const redisArgs = (port: number, name: string) => [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', `${name}.rdb`, '--save', '',
-    '--appendonly', 'no', '--protected-mode', 'no',
+    '--appendonly', 'no', '--appendfilename', `${name}.aof`, '--appenddirname', `${name}-aof`, '--protected-mode', 'no',
+    ...(opts.extraArgs ?? []),
   ];
-  const masterPort = await freePort();
-  const master = await spawnServer('redis-server', redisArgs(masterPort, 'master'), masterPort);
-  procs.push(master);
-  const replicaPort = await freePort();
-  procs.push(await spawnServer('redis-server', [...redisArgs(replicaPort, 'replica'), '--replicaof', '127.0.0.1', String(masterPort)], replicaPort));
+  // Below the ephemeral range, so stopData()/startData() find the ports free again.
+  const masterPort = await restartablePort();
+  const replicaPort = await restartablePort();
+  const masterArgs = redisArgs(masterPort, 'master');
+  const replicaArgs = [...redisArgs(replicaPort, 'replica'), '--replicaof', '127.0.0.1', String(masterPort)];
+  let master = await spawnServer('redis-server', masterArgs, masterPort);
+  let replica = await spawnServer('redis-server', replicaArgs, replicaPort);
+  procs.push(master, replica);
 
   const sentinelPorts: number[] = [];
   for (let i = 0; i < 3; i++) {
@@ -166,5 +175,15 @@ export async function startSentinel(t: Teardownable): Promise<TestSentinel> {
       return { switched };
     },
     currentMaster,
+    dir,
+    async stopData(graceful = false) {
+      await Promise.all([master.stop(graceful), replica.stop(graceful)]);
+    },
+    async startData() {
+      master = await spawnServer('redis-server', masterArgs, masterPort);
+      replica = await spawnServer('redis-server', replicaArgs, replicaPort);
+      procs.push(master, replica);
+      await until('replica online after the restart', async () => /master_link_status:up/.test(await r.info('replication')));
+    },
   };
 }

@@ -3,7 +3,9 @@
 // event announces.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { AppError } from '../../src/errors.js';
+import { freePort } from '../../src/redis/embedded.js';
 
 const live = new Set<ChildProcess>();
 const dirs = new Set<string>();
@@ -89,4 +91,38 @@ export async function errorCode(p: Promise<unknown>): Promise<string> {
     if (err instanceof AppError) return err.code;
     throw err;
   }
+}
+
+/**
+ * A free port below the ephemeral range (32768+): while a test stops a redis-server, a reconnecting client's
+ * outgoing socket could otherwise be handed the same port and block the restart (or a cluster bus port).
+ */
+export async function restartablePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (await portFree(port)) return port;
+  }
+  return freePort();
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const srv = createServer();
+    srv.once('error', () => ok(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => ok(true)));
+  });
+}
+
+/**
+ * Once a file's tests and teardowns are done, make sure its process ends. Rarely (after a Redis restart, about
+ * one run in ten of test/locks/restart.test.ts) the process stayed alive with no handle of ours left: the only
+ * active handle was a MessagePort, the TypeScript loader's, and tap killed the file at its timeout although every
+ * assertion had passed. The timer is unref'd, so it never delays a process that ends by itself. Call it from the
+ * root (file-level) teardown only: a subtest's servers end mid-file.
+ */
+let exitArmed = false;
+export function exitWhenDone(): void {
+  if (exitArmed) return;
+  exitArmed = true;
+  setTimeout(() => process.exit(), 3_000).unref();
 }

@@ -291,7 +291,7 @@ t.test('bad input is a 400 problem and writes nothing', async (t) => {
   t.equal(bad.statusCode, 400);
   const json = await app.inject({ method: 'POST', url: '/v1/locks/x/acquire', headers: { ...auth(), 'content-type': 'application/json' }, payload: '{nope' });
   t.equal(json.statusCode, 400);
-  t.same((await redis.client.keys('*')).filter((k) => /:(l|lf|s|sl):\{/.test(k)), [], 'no lock or semaphore key written');
+  t.same((await redis.keys('*')).filter((k) => /:(l|lf|s|sl):\{/.test(k)), [], 'no lock or semaphore key written');
 });
 
 t.test('the name may hold any printable UTF-8, braces included, and lock + fence share a hash slot', async (t) => {
@@ -303,7 +303,7 @@ t.test('the name may hold any printable UTF-8, braces included, and lock + fence
     t.equal(r.json().name, name);
     t.same((await get(app, url)).json().held, true);
   }
-  const keys = (await redis.client.keys('*')).filter((k) => /:(l|lf):\{/.test(k));
+  const keys = (await redis.keys('*')).filter((k) => /:(l|lf):\{/.test(k));
   t.equal(keys.length, 10);
   const tag = (k: string) => {
     const s = k.indexOf('{');

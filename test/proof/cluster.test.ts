@@ -5,6 +5,7 @@
 // schedules. Wake-ups use classic PUBLISH, which Redis Cluster broadcasts to every node, so the one
 // PSUBSCRIBE of the notifier (on any node) hears events published by scripts on every master.
 import t from 'tap';
+import { exitWhenDone } from '../helpers/servers.js';
 import { auth, build, KEYS } from '../helpers/build.js';
 import { startCluster, until } from '../helpers/cluster.js';
 import { keySlot } from '../../src/cache/service.js';
@@ -13,6 +14,7 @@ if (!process.env.BATON_PROOF?.includes('cluster')) {
   t.pass('skipped: set BATON_PROOF=cluster');
   t.end();
 } else {
+  t.teardown(exitWhenDone); // runs last: the file's process ends even if a loader handle lingers
   const cluster = await startCluster(t, { replicas: true });
   const app = await build(t, '', { listen: true, env: { REDIS_CLUSTER_NODES: cluster.nodesEnv, BATON_CACHE_LEASE_TTL_MS: '30000' } });
   const base = app.baseUrl;

@@ -5,6 +5,7 @@
 // before the kill, once the replica has confirmed them (WAIT 1), survive; what the unconfirmed load lost or
 // got back twice is measured and printed, not assumed (replication is asynchronous).
 import t from 'tap';
+import { exitWhenDone } from '../helpers/servers.js';
 import { auth, build } from '../helpers/build.js';
 import { until } from '../helpers/cluster.js';
 import { startSentinel } from '../helpers/sentinel.js';
@@ -13,6 +14,7 @@ if (!process.env.BATON_PROOF?.includes('sentinel')) {
   t.pass('skipped: set BATON_PROOF=sentinel');
   t.end();
 } else {
+  t.teardown(exitWhenDone); // runs last: the file's process ends even if a loader handle lingers
   const topo = await startSentinel(t);
   const app = await build(t, '', {
     listen: true,

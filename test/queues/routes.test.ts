@@ -187,7 +187,7 @@ t.test('bad input is a 400/413 problem and writes nothing', async (t) => {
   }
   const dead = await app.inject({ url: '/v1/queues/q/dead?limit=1000', headers: auth() });
   t.equal(dead.statusCode, 400, 'dead page limit');
-  const written = (await redis.client.keys('*')).filter((k) => /:q:\{|queues/.test(k));
+  const written = (await redis.keys('*')).filter((k) => /:q:\{|queues/.test(k));
   t.same(written, [], 'no queue key was written');
 });
 

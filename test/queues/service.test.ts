@@ -272,7 +272,7 @@ t.test('delete purges everything including the registry entry', async (t) => {
   await q.purge('t1', 'gone');
   await t.rejects(q.info('t1', 'gone'), { code: 'not_found' });
   t.same((await q.list('t1', { limit: 10 })).queues, []);
-  t.same((await redis.client.keys('*')).filter((k) => /:q:\{|queues/.test(k)), [], 'no queue key left behind');
+  t.same((await redis.keys('*')).filter((k) => /:q:\{|queues/.test(k)), [], 'no queue key left behind');
   const again = await q.enqueue('t1', 'gone', [{ body: 3, dedupId: 'a' }]);
   t.equal(again.enqueued, 1, 'dedup memory went too');
   t.same((await q.list('t1', { limit: 10 })).queues.map((x) => x.name), ['gone'], 're-registered on first use');

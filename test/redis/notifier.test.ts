@@ -1,6 +1,8 @@
 import t from 'tap';
 import { Redis } from 'ioredis';
+import { createRedis } from '../../src/redis/connection.js';
 import { createNotifier } from '../../src/redis/notifier.js';
+import { startCluster } from '../helpers/cluster.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
@@ -61,6 +63,22 @@ t.test('waiters are woken (resync) when the subscriber reconnects after an outag
   await redis.stop();
   await redis.start();
   t.equal(await w.outcome, 'event', 'woken by the resync, not left to its 30 s timer');
+});
+
+t.test('on a Redis Cluster, the notifier is subscribed when createNotifier returns', async (t) => {
+  // A Cluster client resolves connect() before it emits 'ready': the first PSUBSCRIBE used to be still on its way,
+  // and a wake-up published right after the start was lost (waiters slept until their timers).
+  const cluster = await startCluster(t, { masters: 3 });
+  const topology = { kind: 'cluster' as const, nodes: cluster.masters.map((a) => ({ host: '127.0.0.1', port: Number(a.split(':')[1]) })) };
+  for (let i = 0; i < 3; i++) {
+    const sub = createRedis({ topology, name: 'test:sub', mode: 'subscriber', connectTimeoutMs: 2000, commandTimeoutMs: 5000 });
+    sub.on('error', () => undefined);
+    const n = await createNotifier(sub, 'p:ev:*');
+    const w = n.wait('p:ev:early', 10_000);
+    await cluster.client.publish('p:ev:early', 'now');
+    t.equal(await w.outcome, 'event', `start ${i + 1}: the first message is delivered`);
+    await n.close();
+  }
 });
 
 t.end();

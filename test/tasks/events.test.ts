@@ -90,10 +90,10 @@ t.test('SSE streams wait on the notifier, not a Redis connection each', async (t
   const h = auth();
   const sub = await app.inject({ method: 'POST', url: '/v1/tasks', headers: h, payload: { type: 'many', payload: 1 } });
   const { id } = sub.json();
-  const before = Number(await redis.client.info('clients').then((s) => /connected_clients:(\d+)/.exec(s)?.[1]));
+  const before = await redis.connectedClients();
   const streams = await Promise.all(Array.from({ length: 20 }, () => openStream(`${app.baseUrl}/v1/tasks/${id}/events`, h)));
   for (const s of streams) t.equal(JSON.parse((await s.next())!.data!).state, 'PENDING');
-  const during = Number(await redis.client.info('clients').then((s) => /connected_clients:(\d+)/.exec(s)?.[1]));
+  const during = await redis.connectedClients();
   t.ok(during - before < 10, `connections stay bounded: 20 streams, ${before} → ${during} connections`);
   await app.inject({ method: 'DELETE', url: `/v1/tasks/${id}`, headers: h });
   for (const s of streams) {

@@ -71,7 +71,7 @@ t.test('parked claims: each submitted task goes to exactly one claim; no Redis c
   const N = 12;
   // Open the queue once so its (shared) connection setup is not counted below.
   await app.inject({ method: 'POST', url: '/v1/workers/herd/claim', headers: auth(), payload: { waitMs: 0 } });
-  const clients = async () => Number(/connected_clients:(\d+)/.exec(await redis.client.info('clients'))?.[1]);
+  const clients = () => redis.connectedClients();
   const before = await clients();
   const claims = Array.from({ length: N }, () => app.inject({ method: 'POST', url: '/v1/workers/herd/claim', headers: auth(), payload: { waitMs: 15000 } }));
   for (let i = 0; i < 1500; i++) {

@@ -1,27 +1,17 @@
 // The tasks service without HTTP: its own Redis connection and notifier, as the route plugin wires them.
-import { Redis } from 'ioredis';
 import t from 'tap';
-import { createKeys } from '../../src/redis/keys.js';
-import { createNotifier } from '../../src/redis/notifier.js';
 import { createTasksService, decodeTaskId, encodeTaskId } from '../../src/tasks/service.js';
 import { testConfig } from '../helpers/build.js';
+import { serviceDeps } from '../helpers/deps.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
 t.beforeEach(() => redis.flush());
 
 async function service(t: { teardown(fn: () => unknown): void }) {
-  const client = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
-  await client.connect();
-  const sub = new Redis(redis.url, { lazyConnect: true });
-  const keys = createKeys('baton');
-  const notifier = await createNotifier(sub, keys.eventPattern);
+  const { client, keys, notifier } = await serviceDeps(t, redis.topology);
   const svc = createTasksService({ redis: client, keys, notifier, config: testConfig(redis.url) });
-  t.teardown(async () => {
-    await svc.close();
-    await notifier.close();
-    client.disconnect();
-  });
+  t.teardown(() => svc.close());
   return svc;
 }
 
