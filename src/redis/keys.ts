@@ -80,6 +80,8 @@ export function createKeys(prefix: string) {
       queueName: (type: string) => `{${type.replace(/:/g, '~')}}`,
       /** Revocation tombstone/flag of one task (JSON, PX = retention). Same tag as the task's queue. */
       revoked: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tr:{${type.replace(/:/g, '~')}}:${jobId}`,
+      /** Tasks of a type revoked before they ran (their jobs are removed): job id scored by revocation time. Same tag. */
+      revokedIndex: (tenant: string, type: string) => `${t(tenant)}:tri:{${type.replace(/:/g, '~')}}`,
       /** idempotencyKey → task id (PX = retention); its own slot. */
       idempotency: (tenant: string, digest: string) => `${t(tenant)}:ti:${digest}`,
       /** Set of the tenant's task types ever submitted (lists, metrics). */

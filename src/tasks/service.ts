@@ -368,6 +368,9 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   type ListQuery = { type?: string; state?: TaskState; limit: number; cursor?: string };
+  /** An offset into one type's listing; `<type>~<offset>` across every type (types are [A-Za-z0-9._:-]). */
+  const OFFSET_CURSOR = /^\d{1,9}$/;
+  const TYPE_CURSOR = /^[A-Za-z0-9._:-]+~\d{1,9}$/;
   type ListPage = { tasks: TaskView[]; nextCursor?: string };
 
   /**
@@ -375,6 +378,11 @@ export function createTasksService(o: TasksServiceOptions) {
    * `<type>~<offset>`: types are [A-Za-z0-9._:-], so `~` cannot occur in one).
    */
   async function list(tenant: string, q: ListQuery): Promise<ListPage> {
+    // A cursor this endpoint never returned is refused, not read as "page 1" (a client would loop forever).
+    if (q.cursor !== undefined && !(q.type !== undefined ? OFFSET_CURSOR : TYPE_CURSOR).test(q.cursor)) {
+      const message = 'not a nextCursor this listing returned';
+      throw new AppError('validation_failed', `cursor: ${message}`, { errors: [{ path: 'querystring/cursor', message }] });
+    }
     if (q.type !== undefined) return listType(tenant, { ...q, type: q.type });
     const types = (await redis.smembers(keys.tasks.types(tenant))).sort();
     const sep = q.cursor?.lastIndexOf('~') ?? -1;
@@ -397,9 +405,14 @@ export function createTasksService(o: TasksServiceOptions) {
   async function listType(tenant: string, q: ListQuery & { type: string }): Promise<ListPage> {
     const e = await entry(tenant, q.type);
     const states = bullStatesFor(q.state);
-    let offset = q.cursor && /^\d{1,9}$/.test(q.cursor) ? Number(q.cursor) : 0;
-    const counts = await e.queue.getJobCounts(...(states as never[]));
-    const total = states.reduce((s, st) => s + (counts[st] ?? 0), 0);
+    let offset = q.cursor ? Number(q.cursor) : 0;
+    const withRemoved = q.state === undefined || q.state === 'REVOKED';
+    const revokedIdx = keys.tasks.revokedIndex(tenant, q.type);
+    const [counts, removedCount] = await Promise.all([
+      e.queue.getJobCounts(...(states as never[])),
+      withRemoved ? redis.zcount(revokedIdx, `(${Date.now() - retentionMs}`, '+inf') : Promise.resolve(0),
+    ]);
+    const total = states.reduce((s, st) => s + (counts[st] ?? 0), 0) + removedCount;
     const tasks: TaskView[] = [];
     let scanned = 0;
     // Walk the concatenation of the BullMQ lists from `offset`, keeping the jobs whose mapped state matches.
@@ -422,6 +435,13 @@ export function createTasksService(o: TasksServiceOptions) {
         if (v && (!q.state || v.state === q.state)) tasks.push(v);
       }
     }
+    // Last in the walk: tasks revoked before they ran (no BullMQ job left).
+    const want = q.limit - scanned;
+    if (withRemoved && want > 0 && skip < removedCount) {
+      const ids = Math.min(want, removedCount - skip);
+      tasks.push(...(await removedRevokes(tenant, q.type, skip, ids)));
+      scanned += ids;
+    }
     offset += scanned;
     return { tasks, ...(offset < total && scanned > 0 ? { nextCursor: String(offset) } : {}) };
   }
@@ -429,6 +449,38 @@ export function createTasksService(o: TasksServiceOptions) {
   async function tombstone(tenant: string, type: string, jobId: string, createdAt: number | undefined) {
     const t: RevokedTombstone = { revokedAt: Date.now(), ...(createdAt ? { createdAt } : {}) };
     await redis.set(keys.tasks.revoked(tenant, type, jobId), JSON.stringify(t), 'PX', retentionMs);
+  }
+
+  /**
+   * A task revoked before it ran has no BullMQ job any more, only its tombstone: index it so listings
+   * (state=REVOKED, or no state) still show it for the retention. Entries older than that are pruned here.
+   */
+  async function indexRemovedRevoke(tenant: string, type: string, jobId: string) {
+    const idx = keys.tasks.revokedIndex(tenant, type);
+    const now = Date.now();
+    await redis.multi().zadd(idx, now, jobId).zremrangebyscore(idx, '-inf', `(${now - retentionMs}`).pexpire(idx, retentionMs).exec();
+  }
+
+  /** The removed revoked tasks of a type still within the retention, oldest first, from `skip`. */
+  async function removedRevokes(tenant: string, type: string, skip: number, count: number): Promise<TaskView[]> {
+    const idx = keys.tasks.revokedIndex(tenant, type);
+    const ids = await redis.zrangebyscore(idx, `(${Date.now() - retentionMs}`, '+inf', 'LIMIT', skip, count);
+    if (ids.length === 0) return [];
+    const raw = await redis.mget(ids.map((jobId) => keys.tasks.revoked(tenant, type, jobId)));
+    const views: TaskView[] = [];
+    ids.forEach((jobId, i) => {
+      const r = raw[i];
+      if (!r) return; // the tombstone just expired
+      let revoked: RevokedTombstone;
+      try {
+        revoked = JSON.parse(r) as RevokedTombstone;
+      } catch {
+        return;
+      }
+      const v = toTaskView({ id: encodeTaskId(type, jobId), type, bullState: 'unknown', revoked });
+      if (v) views.push(v);
+    });
+    return views;
   }
 
   async function revoke(tenant: string, id: string): Promise<TaskView> {
@@ -447,6 +499,7 @@ export function createTasksService(o: TasksServiceOptions) {
     if (state !== 'active') {
       try {
         await job.remove();
+        await indexRemovedRevoke(tenant, type, jobId);
       } catch (err) {
         if (!(err instanceof Error) || !/locked|scheduler/.test(err.message)) throw err;
         // Claimed meanwhile (locked), or the pending run of a schedule (cannot be removed): mark its data,

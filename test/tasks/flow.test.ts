@@ -144,6 +144,19 @@ t.test('without a type, the list pages through every type of the tenant exactly 
   t.same((await app.inject({ url: '/v1/tasks?state=SUCCESS', headers: auth() })).json().tasks, []);
 });
 
+t.test('a cursor the listing never returned is a 400 problem, not page 1 again', async (t) => {
+  const app = await build(t, redis.url);
+  await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'cur', payload: 1 } });
+  for (const url of ['/v1/tasks?type=cur&cursor=abc', '/v1/tasks?type=cur&cursor=cur~1', '/v1/tasks?cursor=7', '/v1/tasks?cursor=bad%20type~1', '/v1/tasks?cursor=cur~x']) {
+    const r = await app.inject({ url, headers: auth() });
+    t.equal(r.statusCode, 400, url);
+    t.match(r.headers['content-type'], /^application\/problem\+json/);
+    t.match(r.json(), { code: 'validation_failed', errors: [{ path: 'querystring/cursor' }] });
+  }
+  t.equal((await app.inject({ url: '/v1/tasks?type=cur&cursor=0', headers: auth() })).json().tasks.length, 1);
+  t.equal((await app.inject({ url: '/v1/tasks?cursor=cur~0', headers: auth() })).json().tasks.length, 1);
+});
+
 t.test('tenant isolation of ids, lists and claims', async (t) => {
   const app = await build(t, redis.url);
   const { id } = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'x', payload: 'secret' } })).json();

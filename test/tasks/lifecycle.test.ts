@@ -107,6 +107,36 @@ t.test('revoke a waiting task: it never runs and answers REVOKED', async (t) => 
   t.equal((await app.inject({ method: 'DELETE', url: `/v1/tasks/${id}`, headers: auth() })).statusCode, 200, 'revoking twice is fine');
 });
 
+t.test('tasks revoked before they ran are listed, once, with state=REVOKED and without a state', async (t) => {
+  const app = await build(t, redis.url);
+  const removed = [await submit(app, { type: 'rl', payload: 1 }), await submit(app, { type: 'rl', payload: 2, delayMs: 60_000 })];
+  const waiting = await submit(app, { type: 'rl', payload: 3 });
+  const running = await submit(app, { type: 'rl', payload: 4 });
+  for (const id of removed) await app.inject({ method: 'DELETE', url: `/v1/tasks/${id}`, headers: auth() });
+  // The claim takes the oldest waiting task first: revoke the one it holds while it runs (a failed BullMQ job).
+  const c = await claim(app, 'rl');
+  t.equal(c.task.id, waiting);
+  await app.inject({ method: 'DELETE', url: `/v1/tasks/${waiting}`, headers: auth() });
+  const list = async (query: string, limit: number) => {
+    const ids: string[] = [];
+    let cursor: string | undefined;
+    for (let pages = 0; pages < 20; pages++) {
+      const r = await app.inject({ url: `/v1/tasks?type=rl&limit=${limit}${query}${cursor ? `&cursor=${cursor}` : ''}`, headers: auth() });
+      t.equal(r.statusCode, 200);
+      ids.push(...r.json().tasks.map((x: { id: string; state: string }) => `${x.id}:${x.state}`));
+      cursor = r.json().nextCursor;
+      if (!cursor) break;
+    }
+    return ids.sort();
+  };
+  const revoked = [...removed, waiting].map((id) => `${id}:REVOKED`).sort();
+  for (const limit of [1, 2, 10]) {
+    t.same(await list('&state=REVOKED', limit), revoked, `state=REVOKED, limit ${limit}: the two removed and the one failed as revoked`);
+    t.same(await list('', limit), [...revoked, `${running}:PENDING`].sort(), `no state, limit ${limit}: every task once`);
+  }
+  t.same(await list('&state=PENDING', 10), [`${running}:PENDING`]);
+});
+
 t.test('revoke a running task: the worker gets 409 task_revoked, and it is not re-run', async (t) => {
   const app = await build(t, redis.url);
   const id = await submit(app, { type: 'rr', payload: 1, attempts: 3 });
