@@ -235,13 +235,7 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   async function readTombstone(tenant: string, type: string, jobId: string): Promise<RevokedTombstone | undefined> {
-    const raw = await redis.get(keys.tasks.revoked(tenant, type, jobId));
-    if (!raw) return undefined;
-    try {
-      return JSON.parse(raw) as RevokedTombstone;
-    } catch {
-      return { revokedAt: Date.now() };
-    }
+    return parseTombstone(await redis.get(keys.tasks.revoked(tenant, type, jobId)));
   }
 
   function snapshot(job: TaskJob) {
@@ -469,15 +463,8 @@ export function createTasksService(o: TasksServiceOptions) {
     const raw = await redis.mget(ids.map((jobId) => keys.tasks.revoked(tenant, type, jobId)));
     const views: TaskView[] = [];
     ids.forEach((jobId, i) => {
-      const r = raw[i];
-      if (!r) return; // the tombstone just expired
-      let revoked: RevokedTombstone;
-      try {
-        revoked = JSON.parse(r) as RevokedTombstone;
-      } catch {
-        return;
-      }
-      const v = toTaskView({ id: encodeTaskId(type, jobId), type, bullState: 'unknown', revoked });
+      // No tombstone: it expired since the count (toTaskView then gives nothing).
+      const v = toTaskView({ id: encodeTaskId(type, jobId), type, bullState: 'unknown', revoked: parseTombstone(raw[i] ?? null) });
       if (v) views.push(v);
     });
     return views;
@@ -499,7 +486,7 @@ export function createTasksService(o: TasksServiceOptions) {
     if (state !== 'active') {
       try {
         await job.remove();
-        await indexRemovedRevoke(tenant, type, jobId);
+        state = 'removed';
       } catch (err) {
         if (!(err instanceof Error) || !/locked|scheduler/.test(err.message)) throw err;
         // Claimed meanwhile (locked), or the pending run of a schedule (cannot be removed): mark its data,
@@ -508,6 +495,7 @@ export function createTasksService(o: TasksServiceOptions) {
         state = await job.getState();
       }
     }
+    if (state === 'removed') await indexRemovedRevoke(tenant, type, jobId);
     if (state === 'active' && !handlers.has(type)) {
       // An HTTP worker holds it: fail it for good now with the holder's own token, so the lock cannot lapse
       // into a re-run; the holder's next heartbeat/progress/complete answers 409 task_revoked.
@@ -953,6 +941,16 @@ export function createTasksService(o: TasksServiceOptions) {
 }
 
 export type TasksService = ReturnType<typeof createTasksService>;
+
+/** A revocation tombstone as stored; an unreadable one still marks the task revoked. */
+function parseTombstone(raw: string | null): RevokedTombstone | undefined {
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw) as RevokedTombstone;
+  } catch {
+    return { revokedAt: Date.now() };
+  }
+}
 
 /**
  * BullMQ's Worker retries a failed fetch at once, with no delay, when the error is not one it classes as a
