@@ -3,17 +3,23 @@
 // node) on a private redis-server, and prints requests/s, p50, p99, the ratios to both references and each
 // case's target with PASS/MISS. The servers are pinned to CPU 0 and the load generator to CPU 1 when
 // taskset exists, so the load generator does not steal the server's core.
-// Environment: BENCH_DURATION_S (default 5), BENCH_CONNECTIONS (50), BENCH_ONLY (substring filter).
+// The machine's speed drifts by tens of percent within minutes (other tenants), so a ratio to a reference
+// measured once at the start says more about the drift than about Baton. The references stay up beside
+// Baton, and every fixed-request case is measured in rounds: reference, case, reference, case, … Each round
+// gives a ratio from two adjacent runs; the row shows the median round.
+// Environment: BENCH_DURATION_S (seconds per run, default 4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
+// BENCH_ONLY (substring filter).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort, startEmbeddedRedis } from '../src/redis/embedded.js';
 import { hasWrk, load } from './load.js';
 import type { BenchCase, BenchContext, LoadResult, Reference, Target } from './types.js';
 
-const durationS = Number(process.env.BENCH_DURATION_S ?? 5);
+const durationS = Number(process.env.BENCH_DURATION_S ?? 4);
+const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const only = process.env.BENCH_ONLY;
 const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).error === undefined;
@@ -23,6 +29,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const BENCH_KEY = 'bench-key-0123456789abcdef';
 
 const children: ChildProcess[] = [];
+const logDir = mkdtempSync(join(tmpdir(), 'baton-bench-logs-'));
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 
 async function waitHealthy(url: string): Promise<void> {
@@ -42,8 +49,10 @@ function startProcess(cmd: string[], env: Record<string, string>, readyWhen: Reg
   const child = spawn(bin as string, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   if (!waitForOutput) {
-    child.stdout?.resume();
-    child.stderr?.resume();
+    // Kept for a post-mortem: a case that fails prints where its server's output went.
+    const log = createWriteStream(join(logDir, `${basename(cmd[cmd.length - 1] ?? 'server')}-${child.pid}.log`));
+    child.stdout?.pipe(log);
+    child.stderr?.pipe(log);
     return Promise.resolve(child);
   }
   return new Promise((ok, fail) => {
@@ -72,6 +81,27 @@ interface Row {
   name: string;
   r: LoadResult;
   target?: Target;
+  /** Median of the per-round ratios to the target's reference (requests/s and p99), when measured in rounds. */
+  ratio?: number;
+  p99Ratio?: number;
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+};
+
+/** The median of several runs of one request (each field on its own). */
+function medianResult(rs: LoadResult[]): LoadResult {
+  return {
+    requestsPerSec: median(rs.map((r) => r.requestsPerSec)),
+    p50Ms: median(rs.map((r) => r.p50Ms)),
+    p99Ms: median(rs.map((r) => r.p99Ms)),
+    errors: rs.reduce((n, r) => n + r.errors, 0),
+    non2xx: rs.reduce((n, r) => n + (r.non2xx ?? 0), 0),
+    ...(rs.length > 1 ? { note: `median of ${rs.length} rounds` } : {}),
+  };
 }
 
 async function main() {
@@ -88,24 +118,47 @@ async function main() {
   const rows: Row[] = [];
   const refs: Partial<Record<Reference, LoadResult>> = {};
 
-  // References.
+  // References: up for the whole run (idle while another server is under load), sampled in every round.
   const barePort = await freePort();
   const bare = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'bare', String(barePort)], {}, /READY/);
-  /** One second unmeasured, then the measured run: the references and Baton alike get V8-optimised code. */
-  const warmLoad = async (spec: Parameters<typeof load>[0]) => {
-    await load(spec, 1, connections, hasTaskset ? LOAD_CPU : undefined);
-    return load(spec, durationS, connections, hasTaskset ? LOAD_CPU : undefined);
-  };
-  refs.bare = await warmLoad({ method: 'GET', url: `http://127.0.0.1:${barePort}/` });
-  rows.push({ name: 'reference: bare Fastify route', r: refs.bare });
-  await stop(bare);
   const proxyPort = await freePort();
   const proxy = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'proxy', String(proxyPort), redis.url], {}, /READY/);
   const value = JSON.stringify({ user: 42, name: 'Ada Lovelace', roles: ['admin', 'dev'], bio: 'x'.repeat(200) });
-  refs.proxySet = await warmLoad({ method: 'PUT', url: `http://127.0.0.1:${proxyPort}/kv`, body: value, headers: { 'content-type': 'application/json' } });
-  refs.proxyGet = await warmLoad({ method: 'GET', url: `http://127.0.0.1:${proxyPort}/kv` });
-  rows.push({ name: 'reference: thin proxy GET', r: refs.proxyGet }, { name: 'reference: thin proxy SET', r: refs.proxySet });
-  await stop(proxy);
+  const refRequests: Record<Reference, Parameters<typeof load>[0]> = {
+    bare: { method: 'GET', url: `http://127.0.0.1:${barePort}/` },
+    proxyGet: { method: 'GET', url: `http://127.0.0.1:${proxyPort}/kv` },
+    proxySet: { method: 'PUT', url: `http://127.0.0.1:${proxyPort}/kv`, body: value, headers: { 'content-type': 'application/json' } },
+  };
+  const run = (spec: Parameters<typeof load>[0], seconds = durationS) => load(spec, seconds, connections, hasTaskset ? LOAD_CPU : undefined);
+  /** Every sample of each reference, for the reference rows (medians) at the end. */
+  const refSamples: Record<Reference, LoadResult[]> = { bare: [], proxyGet: [], proxySet: [] };
+  const sampleRef = async (ref: Reference) => {
+    const r = await run(refRequests[ref]);
+    refSamples[ref].push(r);
+    return r;
+  };
+  // One unmeasured second each first, then a first sample: the references get V8-optimised code like Baton.
+  for (const ref of ['bare', 'proxySet', 'proxyGet'] as const) {
+    await run(refRequests[ref], 1);
+    refs[ref] = await sampleRef(ref);
+  }
+
+  /** A fixed-request case in rounds against its target's reference (proxy GET when it names none). */
+  const measureInRounds = async (spec: Parameters<typeof load>[0], target: Target | undefined) => {
+    const ref: Reference = target?.reference ?? 'proxyGet';
+    await run(spec, 1);
+    const own: LoadResult[] = [];
+    const ratios: number[] = [];
+    const p99Ratios: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const base = await sampleRef(ref);
+      const r = await run(spec);
+      own.push(r);
+      ratios.push(r.requestsPerSec / base.requestsPerSec);
+      p99Ratios.push(r.p99Ms / base.p99Ms);
+    }
+    return { r: medianResult(own), ratio: median(ratios), p99Ratio: median(p99Ratios) };
+  };
 
   const caseFiles = readdirSync(new URL('./cases/', import.meta.url)).filter((f) => f.endsWith('.ts')).sort();
   const cases: BenchCase[] = [];
@@ -129,16 +182,15 @@ async function main() {
     };
     for (const c of selected) {
       try {
-        let r: LoadResult;
         if ('run' in c) {
-          r = await c.run(ctx);
+          rows.push({ name: `${c.name}${label}`, r: await c.run(ctx), target: c.target });
         } else {
           await c.setup?.(ctx);
-          r = await warmLoad({ method: c.method, url: ctx.baseUrl + c.path, headers: { ...ctx.headers, ...c.headers }, body: c.body });
+          const m = await measureInRounds({ method: c.method, url: ctx.baseUrl + c.path, headers: { ...ctx.headers, ...c.headers }, body: c.body }, c.target);
+          rows.push({ name: `${c.name}${label}`, ...m, target: c.target });
         }
-        rows.push({ name: `${c.name}${label}`, r, target: c.target });
       } catch (err) {
-        rows.push({ name: `${c.name}${label}`, r: { requestsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, errors: 1, note: `failed: ${(err as Error).message.slice(0, 120)}` } });
+        rows.push({ name: `${c.name}${label}`, r: { requestsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, errors: 1, note: `failed: ${(err as Error).message.slice(0, 120)} (server output in ${logDir})` } });
       }
       printRow(rows[rows.length - 1] as Row);
     }
@@ -146,34 +198,46 @@ async function main() {
   };
 
   const selected = cases.filter((c) => !only || c.name.includes(only));
+  process.stdout.write(`\nas measured (${rounds} round(s) of ${durationS} s per fixed-request case, each beside its reference):`);
   header();
-  rows.forEach(printRow);
   await runBaton('', {}, selected);
   // ioredis auto-pipelining, measured on the hot cache paths (the issue asks for both; the faster is the default).
   const cachePaths = selected.filter((c) => !('run' in c) && c.path.startsWith('/v1/cache'));
   if (cachePaths.length > 0) await runBaton(' [auto-pipelining on]', { REDIS_AUTO_PIPELINING: 'true' }, cachePaths);
+  await Promise.all([stop(bare), stop(proxy)]);
+
+  // The table: references as the median of every sample taken during the run, then the cases.
+  const refRows: Row[] = [];
+  for (const [ref, name] of [['bare', 'reference: bare Fastify route'], ['proxyGet', 'reference: thin proxy GET'], ['proxySet', 'reference: thin proxy SET']] as const) {
+    refs[ref] = medianResult(refSamples[ref]);
+    refRows.push({ name, r: { ...refs[ref], note: `median of ${refSamples[ref].length} samples across the run` } });
+  }
+  process.stdout.write(`\nsummary (×bare against the bare route's median; ×proxy and the ratio targets are medians of adjacent-run ratios for fixed-request cases):`);
+  header();
+  [...refRows, ...rows].forEach(printRow);
 
   function header() {
     process.stdout.write(`\n${'case'.padEnd(52)} ${'req/s'.padStart(9)} ${'p50 ms'.padStart(7)} ${'p99 ms'.padStart(7)} ${'×bare'.padStart(6)} ${'×proxy'.padStart(7)}  target\n`);
   }
-  function printRow({ name, r, target }: Row) {
+  function printRow(row: Row) {
+    const { name, r, target } = row;
     const vsBare = r.requestsPerSec / (refs.bare?.requestsPerSec ?? NaN);
     const refGet = target?.reference === 'proxySet' ? refs.proxySet : refs.proxyGet;
-    const vsProxy = r.requestsPerSec / (refGet?.requestsPerSec ?? NaN);
-    process.stdout.write(`${name.slice(0, 52).padEnd(52)} ${fmt(r.requestsPerSec).padStart(9)} ${fmt(r.p50Ms, 2).padStart(7)} ${fmt(r.p99Ms, 2).padStart(7)} ${fmt(vsBare, 2).padStart(6)} ${fmt(vsProxy, 2).padStart(7)}  ${describeTarget(r, target)}${r.errors ? ` errors=${r.errors}` : ''}${r.note ? `  ${r.note}` : ''}\n`);
+    const vsProxy = row.ratio ?? r.requestsPerSec / (refGet?.requestsPerSec ?? NaN);
+    process.stdout.write(`${name.slice(0, 52).padEnd(52)} ${fmt(r.requestsPerSec).padStart(9)} ${fmt(r.p50Ms, 2).padStart(7)} ${fmt(r.p99Ms, 2).padStart(7)} ${fmt(vsBare, 2).padStart(6)} ${fmt(vsProxy, 2).padStart(7)}  ${describeTarget(row)}${r.errors ? ` errors=${r.errors}` : ''}${r.note ? `  ${r.note}` : ''}\n`);
   }
-  function describeTarget(r: LoadResult, t?: Target): string {
+  function describeTarget({ r, target: t, ratio: roundRatio, p99Ratio: roundP99Ratio }: Row): string {
     if (!t) return '';
     const ref = refs[t.reference];
     const parts: string[] = [];
     let ok = true;
     if (t.minRatio !== undefined && ref) {
-      const ratio = r.requestsPerSec / ref.requestsPerSec;
+      const ratio = roundRatio ?? r.requestsPerSec / ref.requestsPerSec;
       ok &&= ratio >= t.minRatio;
       parts.push(`≥${t.minRatio}×${t.reference} (${fmt(ratio, 2)})`);
     }
     if (t.maxP99Ratio !== undefined && ref) {
-      const ratio = r.p99Ms / ref.p99Ms;
+      const ratio = roundP99Ratio ?? r.p99Ms / ref.p99Ms;
       ok &&= ratio <= t.maxP99Ratio;
       parts.push(`p99≤${t.maxP99Ratio}×${t.reference} (${fmt(ratio, 2)})`);
     }

@@ -4,6 +4,7 @@
 // computed at scrape time) and baton_queue_long_poll_waiters.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { Counter, Gauge } from 'prom-client';
+import { fastCounter } from '../src/metrics/fast.js';
 import { z } from 'zod';
 import { identifierSchema, problems } from '../src/schemas/common.js';
 import { createQueueService, MAX_BATCH, MAX_PRIORITY, messagesJson, type MessageOp } from '../src/queues/service.js';
@@ -94,13 +95,14 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
     registers: [registry],
   });
   const ops: MessageOp[] = ['enqueued', 'delivered', 'acked', 'nacked', 'dead', 'redriven', 'visibility_expired', 'released', 'dropped'];
-  for (const op of ops) messagesTotal.inc({ op }, 0);
+  const messagesOf = fastCounter(messagesTotal);
+  for (const op of ops) messagesOf({ op });
   const service = createQueueService({
     redis: app.redis,
     keys: app.keys,
     notifier: app.notifier,
     config: app.config,
-    metrics: { messages: (op, n) => messagesTotal.inc({ op }, n) },
+    metrics: { messages: (op, n) => messagesOf({ op }).inc(n) },
   });
   new Gauge({
     name: 'baton_queue_long_poll_waiters',

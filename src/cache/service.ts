@@ -12,6 +12,7 @@ import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
 import { defineScript } from '../redis/scripts.js';
+import { fastCounter, type FastCounterChild } from '../metrics/fast.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Scripts. They are registered on the client once (defineCommand) and called directly: the read paths need
@@ -261,17 +262,19 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
   const ck = keys.cache;
   const channelOf = (tenant: string, key: string) => keys.event(tenant, 'cache', key);
 
-  const counters = new Map<string, { inc(): void }>();
-  const count = (op: string, result: string) => {
+  const requestsOf = fastCounter(metrics.requests);
+  const bytesOf = fastCounter(metrics.bytesStored);
+  const counters = new Map<string, FastCounterChild>();
+  const count = (op: string, result: string, n = 1) => {
     const id = `${op}\u0000${result}`;
     let c = counters.get(id);
-    if (!c) counters.set(id, (c = metrics.requests.labels({ op, result })));
-    c.inc();
+    if (!c) counters.set(id, (c = requestsOf({ op, result })));
+    c.inc(n);
   };
-  const getHit = metrics.requests.labels({ op: 'get', result: 'hit' });
-  const getMiss = metrics.requests.labels({ op: 'get', result: 'miss' });
-  const putStored = metrics.requests.labels({ op: 'put', result: 'stored' });
-  const putBytes = metrics.bytesStored.labels({ op: 'put' });
+  const getHit = requestsOf({ op: 'get', result: 'hit' });
+  const getMiss = requestsOf({ op: 'get', result: 'miss' });
+  const putStored = requestsOf({ op: 'put', result: 'stored' });
+  const putBytes = bytesOf({ op: 'put' });
 
   const { defaultTtlMs, leaseTtlMs } = config.cache;
 
@@ -378,7 +381,7 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
           throw new AppError('lease_invalid', `The lease on "${key}" is no longer valid (the key was deleted, overwritten or re-leased, or the lease expired); nothing was written`);
         }
         count('put', 'filled');
-        metrics.bytesStored.labels({ op: 'fill' }).inc(body.length);
+        bytesOf({ op: 'fill' }).inc(body.length);
         return;
       }
       const condition = opts.nx ? 'NX' : opts.xx ? 'XX' : '';
@@ -419,8 +422,8 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
         hits++;
         return unpack(b);
       });
-      if (hits > 0) metrics.requests.labels({ op: 'mget', result: 'hit' }).inc(hits);
-      if (hits < out.length) metrics.requests.labels({ op: 'mget', result: 'miss' }).inc(out.length - hits);
+      if (hits > 0) count('mget', 'hit', hits);
+      if (hits < out.length) count('mget', 'miss', out.length - hits);
       return out;
     },
 
@@ -450,8 +453,8 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
       );
       let bytes = 0;
       for (const e of entries) bytes += e.body.length;
-      metrics.requests.labels({ op: 'mset', result: 'stored' }).inc(entries.length);
-      metrics.bytesStored.labels({ op: 'mset' }).inc(bytes);
+      count('mset', 'stored', entries.length);
+      bytesOf({ op: 'mset' }).inc(bytes);
     },
 
     /**

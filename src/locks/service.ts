@@ -3,6 +3,7 @@
 // the release message from pub/sub or at the holder's expiry (src/locks/waiters.ts). No Fastify in here.
 import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { fastCounter } from '../metrics/fast.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -128,6 +129,7 @@ export function createLocksService(deps: LocksDeps) {
     labelNames: ['kind', 'result'] as const,
     registers: [metrics],
   });
+  const acquired = fastCounter(acquireTotal);
   const waitSeconds = new Histogram({
     name: 'baton_lock_wait_seconds',
     help: 'Time acquisitions with waitMs > 0 spent waiting, by kind and result',
@@ -168,10 +170,10 @@ export function createLocksService(deps: LocksDeps) {
     if (waitMs <= 0) {
       const r = await attempt('take');
       if (r.ok) {
-        acquireTotal.inc({ kind, result: r.value.result });
+        acquired({ kind, result: r.value.result }).inc();
         return r.value;
       }
-      acquireTotal.inc({ kind, result: 'busy' });
+      acquired({ kind, result: 'busy' }).inc();
       throw refuse(r, false);
     }
     const started = performance.now();
@@ -183,7 +185,7 @@ export function createLocksService(deps: LocksDeps) {
       throw err;
     }
     const result: AcquireResult = outcome.status === 'acquired' ? outcome.value.result : outcome.status;
-    acquireTotal.inc({ kind, result });
+    acquired({ kind, result }).inc();
     waitSeconds.observe({ kind, result }, (performance.now() - started) / 1000);
     if (outcome.status === 'acquired') return outcome.value;
     if (outcome.status === 'timeout') throw refuse(outcome.last, true);

@@ -3,6 +3,7 @@
 // past MAX_TYPE_LABELS distinct types, further ones count as "other".
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { TaskMetrics, TasksService } from './service.js';
+import { fastCounter } from '../metrics/fast.js';
 
 const MAX_TYPE_LABELS = 200;
 const GAUGE_QUEUES = 50;
@@ -28,8 +29,9 @@ export function createTaskMetrics(registry: Registry): TaskMetrics {
     buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800],
     registers: [registry],
   });
+  const transitions = fastCounter(total);
   return {
-    transition: (type, state) => total.inc({ type: label(type), state }),
+    transition: (type, state) => transitions({ type: label(type), state }).inc(),
     duration: (type, state, seconds) => duration.observe({ type: label(type), state }, Math.max(0, seconds)),
   };
 }
