@@ -201,10 +201,10 @@ async function main() {
   process.stdout.write(`\nas measured (${rounds} round(s) of ${durationS} s per fixed-request case, each beside its reference):`);
   header();
   await runBaton('', {}, selected);
-  // ioredis auto-pipelining (on by default) measured off as well on the hot cache paths: the issue asks for
-  // both, and the faster is the default.
+  // ioredis auto-pipelining, measured in a second pass on the hot cache paths with the other setting than the
+  // first pass (the issue asks for both; README says why it stays off by default).
   const cachePaths = selected.filter((c) => !('run' in c) && c.path.startsWith('/v1/cache'));
-  const pipelining = process.env.REDIS_AUTO_PIPELINING === 'false' ? 'true' : 'false';
+  const pipelining = process.env.REDIS_AUTO_PIPELINING === 'true' ? 'false' : 'true';
   if (cachePaths.length > 0) await runBaton(` [auto-pipelining ${pipelining === 'true' ? 'on' : 'off'}]`, { REDIS_AUTO_PIPELINING: pipelining }, cachePaths);
   await Promise.all([stop(bare), stop(proxy)]);
 
