@@ -31,6 +31,7 @@ export default fp(
         connectTimeoutMs: config.redisOptions.connectTimeoutMs,
         commandTimeoutMs: config.redisOptions.commandTimeoutMs,
         autoPipelining: config.redisOptions.autoPipelining,
+        coalesceWrites: config.redisOptions.coalesceWrites,
       });
     const redis = newRedis('cmd');
     // Without a listener ioredis prints every reconnect error; log it once per state change instead.

@@ -42,6 +42,7 @@ export const EnvSchema = z.object({
   REDIS_CONNECT_TIMEOUT_MS: int(5_000, 100),
   REDIS_COMMAND_TIMEOUT_MS: int(5_000, 100),
   REDIS_AUTO_PIPELINING: bool(false),
+  REDIS_COALESCE_WRITES: bool(true),
 
   BATON_API_KEYS: optionalString,
   BATON_API_KEYS_FILE: optionalString,
@@ -194,6 +195,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
       connectTimeoutMs: e.REDIS_CONNECT_TIMEOUT_MS,
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       autoPipelining: e.REDIS_AUTO_PIPELINING,
+      coalesceWrites: e.REDIS_COALESCE_WRITES,
     },
     /** undefined = auth off (development only): every request is tenant "default" with all scopes. */
     apiKeys,

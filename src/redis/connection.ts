@@ -4,6 +4,7 @@
 // and the client keeps reconnecting by itself in the background.
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTopology } from '../config.js';
+import { coalesceWrites } from './coalesce.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -18,8 +19,10 @@ export interface ConnectionOptions {
    * must wait for Redis instead of failing (maxRetriesPerRequest null, offline queue on, no command timeout).
    */
   mode?: 'command' | 'subscriber' | 'blocking';
-  /** ioredis auto-pipelining (measured by npm run bench; off by default, it was slower at 50 connections). */
+  /** ioredis auto-pipelining (measured by npm run bench; off by default: README says why). */
   autoPipelining?: boolean;
+  /** 'command' mode: one writev per event-loop turn instead of one write per command (coalesce.ts). */
+  coalesceWrites?: boolean;
 }
 
 /** Back off 50 ms, 100 ms, … up to 1 s between reconnection attempts, forever. */
@@ -55,6 +58,12 @@ export function createRedis(o: ConnectionOptions): RedisClient {
     // would be an unhandled rejection (a crash). The notifier re-subscribes itself, with a catch.
     ...(mode === 'subscriber' ? { autoResubscribe: false } : {}),
   };
+  const client = newClient(o, base, mode);
+  if (mode === 'command' && o.coalesceWrites) coalesceWrites(client);
+  return client;
+}
+
+function newClient(o: ConnectionOptions, base: RedisOptions, mode: string): RedisClient {
   const t = o.topology;
   if (t.kind === 'standalone') {
     return new Redis(t.url, base);
