@@ -78,10 +78,11 @@ export default fp(
   async (app) => {
     const { apiKeys, publicOps } = app.config;
     app.decorateRequest('auth', null as unknown as AuthContext);
-    app.addHook('onRequest', async (request) => {
-      const routeConfig = request.routeOptions.config;
+    /** Sets request.auth, or throws the 401/403 problem. Synchronous: an async hook costs every request a promise. */
+    const authenticate = (request: FastifyRequest): void => {
+      // routeOptions is a getter that builds an object: read it once.
+      const { config: routeConfig, url } = request.routeOptions;
       // Unknown routes fall through to the 404 problem; public operations may need no key.
-      const url = request.routeOptions.url;
       const isPublic = routeConfig.public === true || url?.startsWith('/docs') === true;
       if (!url || (isPublic && publicOps)) {
         request.auth = DEV_AUTH;
@@ -114,6 +115,15 @@ export default fp(
       }
       if (socket && header !== undefined) socketAuth.set(socket, { header: Buffer.from(header), key });
       return authorize(request, key, needed);
+    };
+    app.addHook('onRequest', (request, _reply, done) => {
+      try {
+        authenticate(request);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
+      done();
     });
   },
   { name: 'auth', dependencies: ['config', 'errors'] },
