@@ -12,7 +12,7 @@ import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
 import { defineScript } from '../redis/scripts.js';
-import { fastCounter, type FastCounterChild } from '../metrics/fast.js';
+import { fastCounter } from '../metrics/fast.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Scripts. They are registered on the client once (defineCommand) and called directly: the read paths need
@@ -264,13 +264,7 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
 
   const requestsOf = fastCounter(metrics.requests);
   const bytesOf = fastCounter(metrics.bytesStored);
-  const counters = new Map<string, FastCounterChild>();
-  const count = (op: string, result: string, n = 1) => {
-    const id = `${op}\u0000${result}`;
-    let c = counters.get(id);
-    if (!c) counters.set(id, (c = requestsOf({ op, result })));
-    c.inc(n);
-  };
+  const count = (op: string, result: string, n = 1) => requestsOf({ op, result }).inc(n);
   const getHit = requestsOf({ op: 'get', result: 'hit' });
   const getMiss = requestsOf({ op: 'get', result: 'miss' });
   const putStored = requestsOf({ op: 'put', result: 'stored' });

@@ -13,9 +13,12 @@ export interface FastCounterChild {
   inc(n?: number): void;
 }
 
-/** A cheap handle on one label set of `counter`; pending increments are added when the counter is collected. */
+/**
+ * Handles on the label sets of `counter`, one per label set (made on first use, then the same object): inc()
+ * only adds to a number; pending increments are added to the Counter when it is collected.
+ */
 export function fastCounter<L extends string>(counter: Counter<L>): (labels: LabelValues<L>) => FastCounterChild {
-  const children = new Map<string, { labels: LabelValues<L>; pending: number }>();
+  const children = new Map<string, FastCounterChild & { labels: LabelValues<L>; pending: number }>();
   const target = counter as unknown as { collect?: () => unknown };
   const ownCollect = target.collect;
   target.collect = function flush(this: unknown) {
@@ -30,15 +33,17 @@ export function fastCounter<L extends string>(counter: Counter<L>): (labels: Lab
     const id = Object.values(labels).join('\u0000');
     let child = children.get(id);
     if (child === undefined) {
-      children.set(id, (child = { labels, pending: 0 }));
       counter.inc(labels, 0); // the series exists (at 0) from its first use, as with prom-client
+      const c = {
+        labels,
+        pending: 0,
+        inc(n = 1) {
+          c.pending += n;
+        },
+      };
+      children.set(id, (child = c));
     }
-    const c = child;
-    return {
-      inc(n = 1) {
-        c.pending += n;
-      },
-    };
+    return child;
   };
 }
 
@@ -46,7 +51,7 @@ export interface FastHistogramChild {
   observe(value: number): void;
 }
 
-interface Series {
+interface Series extends FastHistogramChild {
   labels: Record<string, string>;
   counts: number[];
   sum: number;
@@ -69,26 +74,31 @@ export class FastHistogram<L extends string> {
     registry.registerMetric(this as never);
   }
 
-  /** The handle for one label set: keep it, observe() is then a bucket search and three additions. */
+  /** The handle for one label set (made on first use, then the same object): observe() is a bucket search and three additions. */
   child(labels: Record<L, string>): FastHistogramChild {
     const id = this.labelNames.map((n) => labels[n]).join('\u0000');
     let s = this.series.get(id);
     if (s === undefined) {
       const ordered: Record<string, string> = {};
       for (const n of this.labelNames) ordered[n] = labels[n];
-      this.series.set(id, (s = { labels: ordered, counts: new Array<number>(this.buckets.length + 1).fill(0), sum: 0, count: 0 }));
+      const counts = new Array<number>(this.buckets.length + 1).fill(0);
+      const buckets = this.buckets;
+      const series: Series = {
+        labels: ordered,
+        counts,
+        sum: 0,
+        count: 0,
+        observe(value: number) {
+          let i = 0;
+          while (i < buckets.length && value > (buckets[i] as number)) i++;
+          (counts[i] as number)++;
+          series.sum += value;
+          series.count++;
+        },
+      };
+      this.series.set(id, (s = series));
     }
-    const series = s;
-    const buckets = this.buckets;
-    return {
-      observe(value: number) {
-        let i = 0;
-        while (i < buckets.length && value > (buckets[i] as number)) i++;
-        (series.counts[i] as number)++;
-        series.sum += value;
-        series.count++;
-      },
-    };
+    return s;
   }
 
   /** What prom-client's Registry renders (the same shape prom-client's own Histogram returns). */

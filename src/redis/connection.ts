@@ -63,7 +63,7 @@ export function createRedis(o: ConnectionOptions): RedisClient {
   return client;
 }
 
-function newClient(o: ConnectionOptions, base: RedisOptions, mode: string): RedisClient {
+function newClient(o: ConnectionOptions, base: RedisOptions, mode: NonNullable<ConnectionOptions['mode']>): RedisClient {
   const t = o.topology;
   if (t.kind === 'standalone') {
     return new Redis(t.url, base);

@@ -22,6 +22,7 @@ t.test('FastHistogram renders what prom-client\'s Histogram renders', async (t) 
   t.equal(await fast.metrics(), await reference.metrics());
   t.match(await fast.metrics(), /x_seconds_bucket\{le="0.001",route="\/a",status="200"\} 2\n/, 'a value on a bound counts in that bucket');
   t.match(await fast.metrics(), /x_seconds_count\{route="\/b",status="404"\} 2/);
+  t.equal(f.child({ route: '/a', status: '200' }), f.child({ route: '/a', status: '200' }), 'one handle per label set');
   f.reset();
   t.notMatch(await fast.metrics(), /x_seconds_count/, 'reset forgets every series');
 });
@@ -32,6 +33,7 @@ t.test('fastCounter adds its increments when scraped, on top of direct ones', as
   const of = fastCounter(c);
   const put = of({ op: 'put' });
   t.match(await registry.metrics(), /y_total\{op="put"\} 0/, 'the series exists from its first use');
+  t.equal(of({ op: 'put' }), put, 'one handle per label set: callers need no cache of their own');
   put.inc();
   put.inc(4);
   c.inc({ op: 'put' }, 10);
