@@ -16,7 +16,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { freePort, startEmbeddedRedis } from '../src/redis/embedded.js';
 import { hasWrk, load } from './load.js';
-import type { BenchCase, BenchContext, LoadResult, Reference, Target } from './types.js';
+import type { BenchCase, BenchContext, LoadResult, Reference, ScenarioCase, Target } from './types.js';
 
 const durationS = Number(process.env.BENCH_DURATION_S ?? 4);
 const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
@@ -84,6 +84,8 @@ interface Row {
   /** Median of the per-round ratios to the target's reference (requests/s and p99), when measured in rounds. */
   ratio?: number;
   p99Ratio?: number;
+  /** What the ratio is against, when not the target's reference (a scenario's yardstick). */
+  against?: string;
 }
 
 const median = (xs: number[]): number => {
@@ -160,6 +162,29 @@ async function main() {
     return { r: medianResult(own), ratio: median(ratios), p99Ratio: median(p99Ratios) };
   };
 
+  /**
+   * A scenario case in rounds: a 1 s warm-up, then yardstick (or reference), case, yardstick, case, … The row
+   * keeps the case's own note from its median round.
+   */
+  const scenarioInRounds = async (c: ScenarioCase, ctx: BenchContext) => {
+    const ref: Reference = c.target?.reference ?? 'proxyGet';
+    await c.run({ ...ctx, durationS: 1 });
+    const own: LoadResult[] = [];
+    const ratios: number[] = [];
+    const p99Ratios: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const base = c.yardstick ? await c.yardstick.run(ctx) : await sampleRef(ref);
+      const r = await c.run(ctx);
+      own.push(r);
+      ratios.push(r.requestsPerSec / base.requestsPerSec);
+      p99Ratios.push(r.p99Ms / base.p99Ms);
+    }
+    const mid = [...own].sort((a, b) => a.requestsPerSec - b.requestsPerSec)[Math.floor(own.length / 2)] as LoadResult;
+    const ratio = median(ratios);
+    const r = { ...medianResult(own), note: `${mid.note ? `${mid.note}; ` : ''}median of ${own.length} rounds${c.yardstick ? `, ratio ${fmt(ratio, 2)}× ${c.yardstick.label} (${ratios.map((x) => fmt(x, 2)).join(', ')})` : ''}` };
+    return { r, ratio, p99Ratio: median(p99Ratios), ...(c.yardstick ? { against: c.yardstick.label } : {}) };
+  };
+
   const caseFiles = readdirSync(new URL('./cases/', import.meta.url)).filter((f) => f.endsWith('.ts')).sort();
   const cases: BenchCase[] = [];
   for (const f of caseFiles) {
@@ -183,7 +208,8 @@ async function main() {
     for (const c of selected) {
       try {
         if ('run' in c) {
-          rows.push({ name: `${c.name}${label}`, r: await c.run(ctx), target: c.target });
+          if (c.inRounds || c.yardstick) rows.push({ name: `${c.name}${label}`, ...(await scenarioInRounds(c, ctx)), target: c.target });
+          else rows.push({ name: `${c.name}${label}`, r: await c.run(ctx), target: c.target });
         } else {
           await c.setup?.(ctx);
           const m = await measureInRounds({ method: c.method, url: ctx.baseUrl + c.path, headers: { ...ctx.headers, ...c.headers }, body: c.body }, c.target);
@@ -225,23 +251,24 @@ async function main() {
     const { name, r, target } = row;
     const vsBare = r.requestsPerSec / (refs.bare?.requestsPerSec ?? NaN);
     const refGet = target?.reference === 'proxySet' ? refs.proxySet : refs.proxyGet;
-    const vsProxy = row.ratio ?? r.requestsPerSec / (refGet?.requestsPerSec ?? NaN);
+    const vsProxy = row.against ? r.requestsPerSec / (refGet?.requestsPerSec ?? NaN) : row.ratio ?? r.requestsPerSec / (refGet?.requestsPerSec ?? NaN);
     process.stdout.write(`${name.slice(0, 52).padEnd(52)} ${fmt(r.requestsPerSec).padStart(9)} ${fmt(r.p50Ms, 2).padStart(7)} ${fmt(r.p99Ms, 2).padStart(7)} ${fmt(vsBare, 2).padStart(6)} ${fmt(vsProxy, 2).padStart(7)}  ${describeTarget(row)}${r.errors ? ` errors=${r.errors}` : ''}${r.note ? `  ${r.note}` : ''}\n`);
   }
-  function describeTarget({ r, target: t, ratio: roundRatio, p99Ratio: roundP99Ratio }: Row): string {
+  function describeTarget({ r, target: t, ratio: roundRatio, p99Ratio: roundP99Ratio, against }: Row): string {
     if (!t) return '';
     const ref = refs[t.reference];
+    const refName = against ?? t.reference;
     const parts: string[] = [];
     let ok = true;
     if (t.minRatio !== undefined && ref) {
       const ratio = roundRatio ?? r.requestsPerSec / ref.requestsPerSec;
       ok &&= ratio >= t.minRatio;
-      parts.push(`≥${t.minRatio}×${t.reference} (${fmt(ratio, 2)})`);
+      parts.push(`≥${t.minRatio}×${refName} (${fmt(ratio, 2)})`);
     }
     if (t.maxP99Ratio !== undefined && ref) {
       const ratio = roundP99Ratio ?? r.p99Ms / ref.p99Ms;
       ok &&= ratio <= t.maxP99Ratio;
-      parts.push(`p99≤${t.maxP99Ratio}×${t.reference} (${fmt(ratio, 2)})`);
+      parts.push(`p99≤${t.maxP99Ratio}×${refName} (${fmt(ratio, 2)})`);
     }
     if (t.maxP50Ms !== undefined) {
       ok &&= r.p50Ms <= t.maxP50Ms;

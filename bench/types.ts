@@ -57,6 +57,15 @@ export interface ScenarioCase {
   /** Drives its own load (dynamic bodies, multi-step cycles, latency probes) and reports the numbers. */
   run: (ctx: BenchContext) => Promise<LoadResult>;
   target?: Target;
+  /**
+   * Measure like a fixed-request case: a 1 s warm-up, then rounds alternating with the target's reference
+   * (or with the yardstick), the ratio being the median of the per-round ratios. For throughput cases whose
+   * target is a ratio: a single run compared with a reference taken minutes earlier mostly measures the
+   * machine's drift.
+   */
+  inRounds?: boolean;
+  /** Compare with this instead of the reference (e.g. raw BullMQ on the same Redis), in alternating rounds. */
+  yardstick?: { label: string; run: (ctx: BenchContext) => Promise<LoadResult> };
 }
 
 export type BenchCase = HttpCase | ScenarioCase;

@@ -198,6 +198,7 @@ export const cases: BenchCase[] = [
   {
     name: 'locks: acquire+release cycle (distinct names)',
     run: acquireReleaseCycles,
+    inRounds: true,
     target: { reference: 'proxyGet', minRatio: 0.8 },
   },
   {
