@@ -532,7 +532,6 @@ export function createTasksService(o: TasksServiceOptions) {
       throw new AppError('bad_request', `Tasks of type "${type}" run in Baton's built-in handler; HTTP workers cannot claim them`);
     }
     const lockMs = opts.lockMs ?? defaultLockMs;
-    const parkSignal = signal ? AbortSignal.any([signal, shutdown.signal]) : shutdown.signal;
     const deadline = Date.now() + Math.min(opts.waitMs ?? 0, CLAIM_MAX_WAIT_MS);
     const channel = typeChannel(tenant, type);
     for (;;) {
@@ -540,7 +539,7 @@ export function createTasksService(o: TasksServiceOptions) {
       const worker = await manualWorker(e, lockMs);
       // Listen before trying, so a submit between the try and the wait is not missed.
       const remaining = deadline - Date.now();
-      const wait = remaining > 0 && !shutdown.signal.aborted ? waiters.park(channel, remaining, parkSignal) : undefined;
+      const wait = remaining > 0 && !shutdown.signal.aborted ? waiters.park(channel, remaining, signal, shutdown.signal) : undefined;
       const token = `${randomUUID()}.${lockMs}`;
       let job: TaskJob | undefined;
       try {
@@ -580,7 +579,7 @@ export function createTasksService(o: TasksServiceOptions) {
       try {
         if (due !== undefined && due < deadline) dueTimer = setTimeout(() => wait.cancel(), Math.max(1, due - Date.now()));
         const outcome = await wait.outcome;
-        if (outcome === 'aborted' && parkSignal.aborted) return null;
+        if (outcome === 'aborted' && (signal?.aborted || shutdown.signal.aborted)) return null;
         if (outcome === 'timeout') continue;
       } finally {
         clearTimeout(dueTimer);
@@ -844,16 +843,27 @@ export function createTasksService(o: TasksServiceOptions) {
     const type = handler.type;
     const jobId = job.id!;
     const id = encodeTaskId(type, jobId);
+    // One controller for every reason to stop (revoke, timeout, the worker's own signal): AbortSignal.any and
+    // AbortSignal.timeout cost a task several µs and extra garbage each on Node 20, measured on the hot path.
     const controller = new AbortController();
+    let why: 'revoked' | 'timeout' | 'worker' | undefined;
+    const abort = (cause: 'revoked' | 'timeout' | 'worker') => {
+      if (why !== undefined) return;
+      why = cause;
+      controller.abort(cause === 'revoked' ? new UnrecoverableError(REVOKED_REASON) : undefined);
+    };
     const stop = notifier.listen(taskChannel(tenant, id), (message) => {
-      if (message === 'revoked') controller.abort(new UnrecoverableError(REVOKED_REASON));
+      if (message === 'revoked') abort('revoked');
     });
-    const timeout = job.data.timeoutMs ? AbortSignal.timeout(job.data.timeoutMs) : undefined;
-    const signal = AbortSignal.any([controller.signal, ...(workerSignal ? [workerSignal] : []), ...(timeout ? [timeout] : [])]);
+    const onWorkerAbort = () => abort('worker');
+    if (workerSignal?.aborted) abort('worker');
+    else workerSignal?.addEventListener('abort', onWorkerAbort, { once: true });
+    const timer = job.data.timeoutMs ? setTimeout(() => abort('timeout'), job.data.timeoutMs) : undefined;
+    const signal = controller.signal;
     // Why the attempt stopped, as the error the task will show.
     const reason = (err?: unknown): Error => {
-      if (controller.signal.aborted) return new UnrecoverableError(REVOKED_REASON);
-      if (timeout?.aborted) return new Error(`timed out after ${job.data.timeoutMs} ms (timeoutMs)`);
+      if (why === 'revoked') return new UnrecoverableError(REVOKED_REASON);
+      if (why === 'timeout') return new Error(`timed out after ${job.data.timeoutMs} ms (timeoutMs)`);
       if (err instanceof Error && err.message) return err;
       if (workerSignal?.aborted) return new Error(`aborted by the worker (${String(workerSignal.reason ?? 'lock lost')})`);
       return new Error(String((err as { message?: unknown } | undefined)?.message ?? err ?? '') || 'the handler failed');
@@ -882,6 +892,8 @@ export function createTasksService(o: TasksServiceOptions) {
       throw reason(err);
     } finally {
       stop();
+      clearTimeout(timer);
+      workerSignal?.removeEventListener('abort', onWorkerAbort);
     }
   }
 
