@@ -18,8 +18,8 @@ type LockAcquireReply = [1 | 2, string, number, number, number] | [0, number];
 const lockAcquire = defineScript<LockAcquireReply>({
   name: 'batonLockAcquire',
   file: lua('acquire.lua'),
-  keys: ['lock', 'fence'] as const,
-  args: ['token', 'ttlMs', 'owner', 'mode'] as const,
+  keys: ['lock', 'fence', 'waiting'] as const,
+  args: ['token', 'ttlMs', 'owner', 'mode', 'waitMs'] as const,
 });
 const lockRenew = defineScript<[1, number, number] | [0] | [-1]>({
   name: 'batonLockRenew',
@@ -30,7 +30,7 @@ const lockRenew = defineScript<[1, number, number] | [0] | [-1]>({
 const lockRelease = defineScript<[1, number] | [0] | [-1]>({
   name: 'batonLockRelease',
   file: lua('release.lua'),
-  keys: ['lock'] as const,
+  keys: ['lock', 'waiting'] as const,
   args: ['token', 'channel'] as const,
 });
 const lockInspect = defineScript<[number, number]>({
@@ -44,8 +44,8 @@ type SemAcquireReply = [1, number] | [0, number, number, number] | [-1, number, 
 const semAcquire = defineScript<SemAcquireReply>({
   name: 'batonSemaphoreAcquire',
   file: lua('sem-acquire.lua'),
-  keys: ['holders', 'limit'] as const,
-  args: ['token', 'limit', 'ttlMs', 'mode'] as const,
+  keys: ['holders', 'limit', 'waiting'] as const,
+  args: ['token', 'limit', 'ttlMs', 'mode', 'waitMs'] as const,
 });
 const semRenew = defineScript<[1, number] | [0]>({
   name: 'batonSemaphoreRenew',
@@ -56,7 +56,7 @@ const semRenew = defineScript<[1, number] | [0]>({
 const semRelease = defineScript<[1, number] | [0]>({
   name: 'batonSemaphoreRelease',
   file: lua('sem-release.lua'),
-  keys: ['holders', 'limit'] as const,
+  keys: ['holders', 'limit', 'waiting'] as const,
   args: ['token', 'channel'] as const,
 });
 const semInspect = defineScript<[number, number]>({
@@ -197,13 +197,16 @@ export function createLocksService(deps: LocksDeps) {
     async acquire(tenant: string, name: string, opts: { ttlMs: number; waitMs?: number; owner?: string }, signal?: AbortSignal): Promise<LockGrant> {
       const lockKey = keys.locks.lock(tenant, name);
       const fenceKey = keys.locks.fence(tenant, name);
+      const waitingKey = keys.locks.lockWaiting(tenant, name);
+      // How long a refused attempt marks the name as waited on (0 = this caller does not wait).
+      const waitMs = Math.min(opts.waitMs ?? 0, config.locks.maxWaitMs);
       const channel = keys.event(tenant, 'locks', name);
       const queueKey = `lock\u0000${tenant}\u0000${name}`;
       const token = newToken();
       const owner = opts.owner ?? '';
       type Won = LockGrant & { result: 'acquired' | 'reentered' };
       const attempt = async (mode: AttemptMode): Promise<Attempt<Won>> => {
-        const r = await lockAcquire.run(redis, [lockKey, fenceKey], [token, opts.ttlMs, owner, mode === 'take' ? 'take' : 'reenter']);
+        const r = await lockAcquire.run(redis, [lockKey, fenceKey, waitingKey], [token, opts.ttlMs, owner, mode === 'take' ? 'take' : 'reenter', waitMs]);
         if (r[0] === 0) return { ok: false, retryInMs: r[1], free: r[1] === -2 };
         const [code, heldToken, fence, , expiresAtMs] = r;
         return {
@@ -213,8 +216,8 @@ export function createLocksService(deps: LocksDeps) {
       };
       // With waitMs the request queues behind this process's waiters (FIFO); without, it just tries once.
       const won = await obtain<Won>(
-        'lock', queueKey, channel, opts.waitMs ?? 0, signal, attempt,
-        (v) => lockRelease.run(redis, [lockKey], [v.token, channel]),
+        'lock', queueKey, channel, waitMs, signal, attempt,
+        (v) => lockRelease.run(redis, [lockKey, waitingKey], [v.token, channel]),
         (last, waited) => new AppError(
           'lock_not_acquired',
           waited ? `The lock "${name}" is still held after waiting ${opts.waitMs} ms` : `The lock "${name}" is held by someone else`,
@@ -232,7 +235,7 @@ export function createLocksService(deps: LocksDeps) {
     },
 
     async release(tenant: string, name: string, token: string): Promise<{ released: true; remaining: number }> {
-      const r = await lockRelease.run(redis, [keys.locks.lock(tenant, name)], [token, keys.event(tenant, 'locks', name)]);
+      const r = await lockRelease.run(redis, [keys.locks.lock(tenant, name), keys.locks.lockWaiting(tenant, name)], [token, keys.event(tenant, 'locks', name)]);
       if (r[0] !== 1) throw notOwner('release', name, r[0]);
       return { released: true, remaining: r[1] };
     },
@@ -258,13 +261,15 @@ export function createLocksService(deps: LocksDeps) {
     async acquire(tenant: string, name: string, opts: { limit: number; ttlMs: number; waitMs?: number }, signal?: AbortSignal): Promise<PermitGrant> {
       const holdersKey = keys.locks.semaphore(tenant, name);
       const limitKey = keys.locks.semaphoreLimit(tenant, name);
+      const waitingKey = keys.locks.semaphoreWaiting(tenant, name);
+      const waitMs = Math.min(opts.waitMs ?? 0, config.locks.maxWaitMs);
       const channel = keys.event(tenant, 'semaphores', name);
       const queueKey = `semaphore\u0000${tenant}\u0000${name}`;
       const token = newToken();
       type Won = PermitGrant & { result: 'acquired' };
       let full: { holders: number; limit: number } = { holders: 0, limit: opts.limit };
       const attempt = async (mode: AttemptMode): Promise<Attempt<Won>> => {
-        const r = await semAcquire.run(redis, [holdersKey, limitKey], [token, opts.limit, opts.ttlMs, mode]);
+        const r = await semAcquire.run(redis, [holdersKey, limitKey, waitingKey], [token, opts.limit, opts.ttlMs, mode, waitMs]);
         if (r[0] === -1) {
           throw new AppError(
             'semaphore_limit_mismatch',
@@ -279,8 +284,8 @@ export function createLocksService(deps: LocksDeps) {
         return { ok: true, value: { name, token, ttlMs: opts.ttlMs, expiresAt: iso(r[1]), result: 'acquired' } };
       };
       const won = await obtain<Won>(
-        'semaphore', queueKey, channel, opts.waitMs ?? 0, signal, attempt,
-        (v) => semRelease.run(redis, [holdersKey, limitKey], [v.token, channel]),
+        'semaphore', queueKey, channel, waitMs, signal, attempt,
+        (v) => semRelease.run(redis, [holdersKey, limitKey, waitingKey], [v.token, channel]),
         (last, waited) => new AppError(
           'semaphore_full',
           waited
@@ -302,7 +307,7 @@ export function createLocksService(deps: LocksDeps) {
     async release(tenant: string, name: string, token: string): Promise<{ released: true; holders: number }> {
       const r = await semRelease.run(
         redis,
-        [keys.locks.semaphore(tenant, name), keys.locks.semaphoreLimit(tenant, name)],
+        [keys.locks.semaphore(tenant, name), keys.locks.semaphoreLimit(tenant, name), keys.locks.semaphoreWaiting(tenant, name)],
         [token, keys.event(tenant, 'semaphores', name)],
       );
       if (r[0] !== 1) throw notHolder('release', name);

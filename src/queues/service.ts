@@ -33,14 +33,14 @@ type Num = number;
 const enqueueScript = defineScript<(Str | Num)[]>({
   name: 'queueEnqueue',
   file: new URL('./lua/enqueue.lua', import.meta.url),
-  keys: ['ready', 'delayed', 'body', 'meta', 'stats', 'policy', 'dedup', 'dedupExp'] as const,
+  keys: ['ready', 'delayed', 'body', 'meta', 'stats', 'policy', 'dedup', 'dedupExp', 'polling'] as const,
   args: ['defaultMaxAttempts', 'defaultDedupWindowMs', 'specs', 'bodies', 'channel'] as const,
 });
 const dequeueScript = defineScript<(Str | Num | null)[]>({
   name: 'queueDequeue',
   file: new URL('./lua/dequeue.lua', import.meta.url),
-  keys: ['ready', 'delayed', 'inflight', 'dead', 'body', 'meta', 'stats', 'policy'] as const,
-  args: ['max', 'visibilityMs', 'defaultVisibilityMs', 'maxVisibilityMs', 'nonce'] as const,
+  keys: ['ready', 'delayed', 'inflight', 'dead', 'body', 'meta', 'stats', 'policy', 'polling'] as const,
+  args: ['max', 'visibilityMs', 'defaultVisibilityMs', 'maxVisibilityMs', 'nonce', 'waitMs'] as const,
 });
 const ackScript = defineScript<Num[]>({
   name: 'queueAck',
@@ -280,7 +280,7 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
     const k = keys.queues.of(tenant, queue);
     const res = await enqueueScript.run(
       redis,
-      [k.ready, k.delayed, k.body, k.meta, k.stats, k.policy, k.dedup, k.dedupExp],
+      [k.ready, k.delayed, k.body, k.meta, k.stats, k.policy, k.dedup, k.dedupExp, k.polling],
       [cfg.defaultMaxAttempts, cfg.dedupWindowMs, JSON.stringify(specs), bodies.join(''), channelOf(tenant, queue)],
     );
     if (res[0] === 1) await register(tenant, queue);
@@ -289,12 +289,13 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
     return { ids: res.slice(2).map(String), enqueued };
   }
 
-  async function takeOnce(tenant: string, queue: string, max: number, visibilityMs: number) {
+  /** One dequeue script call; `waitMs` > 0: the caller parks if it gets nothing (enqueues then publish). */
+  async function takeOnce(tenant: string, queue: string, max: number, visibilityMs: number, waitMs = 0) {
     const k = keys.queues.of(tenant, queue);
     const res = await dequeueScript.run(
       redis,
-      [k.ready, k.delayed, k.inflight, k.dead, k.body, k.meta, k.stats, k.policy],
-      [max, visibilityMs, cfg.defaultVisibilityMs, cfg.maxVisibilityMs, randomBytes(9).toString('base64url')],
+      [k.ready, k.delayed, k.inflight, k.dead, k.body, k.meta, k.stats, k.policy, k.polling],
+      [max, visibilityMs, cfg.defaultVisibilityMs, cfg.maxVisibilityMs, randomBytes(9).toString('base64url'), Math.ceil(waitMs)],
     );
     const now = num(res[0]);
     const nextAt = num(res[1]);
@@ -344,7 +345,7 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
       const parked = remaining > 0 ? notifier.wait(channel, remaining, signal) : undefined;
       let taken: Awaited<ReturnType<typeof takeOnce>>;
       try {
-        taken = await takeOnce(tenant, queue, max, visibilityMs);
+        taken = await takeOnce(tenant, queue, max, visibilityMs, parked ? remaining : 0);
       } catch (err) {
         parked?.cancel();
         throw err;

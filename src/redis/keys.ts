@@ -42,10 +42,17 @@ export function createKeys(prefix: string) {
       lock: (tenant: string, name: string) => `${t(tenant)}:l:{=${name}}`,
       /** The fence counter of a lock name: INCR on every acquisition, never expires. */
       fence: (tenant: string, name: string) => `${t(tenant)}:lf:{=${name}}`,
+      /**
+       * Set (PX = the longest wait) by an acquisition that failed and will wait: the release publishes only
+       * while it exists, since every PUBLISH wakes every Baton instance's subscriber.
+       */
+      lockWaiting: (tenant: string, name: string) => `${t(tenant)}:lw:{=${name}}`,
       /** A semaphore's holders: ZSET token → expiry (ms, Redis server time). */
       semaphore: (tenant: string, name: string) => `${t(tenant)}:s:{=${name}}`,
       /** The limit in force while the semaphore has holders; expires with the last holder. */
       semaphoreLimit: (tenant: string, name: string) => `${t(tenant)}:sl:{=${name}}`,
+      /** As lockWaiting, for a semaphore's waiters. */
+      semaphoreWaiting: (tenant: string, name: string) => `${t(tenant)}:sw:{=${name}}`,
     },
 
     queues: {
@@ -69,6 +76,9 @@ export function createKeys(prefix: string) {
           policy: `${tag}:policy`, // HASH the queue policy (PUT /v1/queues/{queue})
           dedup: `${tag}:dedup`, // HASH dedupId → first id
           dedupExp: `${tag}:dedupexp`, // ZSET dedupId → end of its window (ms)
+          // STRING set (PX = the longest wait) by a long poll that found nothing: an enqueue publishes only
+          // while it exists (every PUBLISH wakes every Baton instance's subscriber). Purge leaves it: it expires.
+          polling: `${tag}:polling`,
         };
       },
     },

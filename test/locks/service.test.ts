@@ -148,6 +148,62 @@ t.test('a waiter is woken by the release', async (t) => {
   t.equal(service.waiting(), 0);
 });
 
+/**
+ * The messages published on `channel` by `act`, in order: a probe published after it on the same channel
+ * arrives after anything `act` published (one subscriber connection keeps Redis' order).
+ */
+async function publishedDuring(deps: { client: { publish(c: string, m: string): Promise<unknown> }; notifier: { listen(c: string, l: (m: string) => void): () => void } }, channel: string, act: () => Promise<unknown>): Promise<string[]> {
+  const seen: string[] = [];
+  let probed: () => void = () => undefined;
+  const probe = new Promise<void>((r) => (probed = r));
+  const stop = deps.notifier.listen(channel, (m) => (m === 'probe' ? probed() : seen.push(m)));
+  try {
+    await act();
+    await deps.client.publish(channel, 'probe');
+    await probe;
+    return seen;
+  } finally {
+    stop();
+  }
+}
+
+t.test('a release publishes only while someone waits (a PUBLISH wakes every instance\'s subscriber)', async (t) => {
+  const deps = await serviceDeps(t, redis.topology);
+  const service = createLocksService({ redis: deps.client, keys: deps.keys, notifier: deps.notifier, config: locksConfig, metrics: new Registry() });
+  const { locks, semaphores } = service;
+  const lockChannel = deps.keys.event('t1', 'locks', 'quiet');
+  t.same(await publishedDuring(deps, lockChannel, async () => {
+    const a = await locks.acquire('t1', 'quiet', { ttlMs: 30_000 });
+    await locks.release('t1', 'quiet', a.token);
+  }), [], 'uncontended: nothing published');
+  t.same(await publishedDuring(deps, lockChannel, async () => {
+    const a = await locks.acquire('t1', 'quiet', { ttlMs: 30_000 });
+    await t.rejects(locks.acquire('t1', 'quiet', { ttlMs: 1000 }), 'a refused try that does not wait');
+    await locks.release('t1', 'quiet', a.token);
+  }), [], 'a refused try without waitMs marks nothing');
+  t.same(await publishedDuring(deps, lockChannel, async () => {
+    const a = await locks.acquire('t1', 'quiet', { ttlMs: 30_000 });
+    const waiter = locks.acquire('t1', 'quiet', { ttlMs: 1000, waitMs: 20_000 });
+    await until(() => service.waiting() === 1, 'waiter parked');
+    await locks.release('t1', 'quiet', a.token);
+    const b = await waiter;
+    await locks.release('t1', 'quiet', b.token);
+  }), ['released', 'released'], 'with a waiter: the release is published (and so is the next, within the wait)');
+
+  const semChannel = deps.keys.event('t1', 'semaphores', 'quiet');
+  t.same(await publishedDuring(deps, semChannel, async () => {
+    const p = await semaphores.acquire('t1', 'quiet', { limit: 1, ttlMs: 30_000 });
+    await semaphores.release('t1', 'quiet', p.token);
+  }), [], 'semaphore, uncontended: nothing published');
+  t.same(await publishedDuring(deps, semChannel, async () => {
+    const p = await semaphores.acquire('t1', 'quiet', { limit: 1, ttlMs: 30_000 });
+    const waiter = semaphores.acquire('t1', 'quiet', { limit: 1, ttlMs: 1000, waitMs: 20_000 });
+    await until(() => service.waiting() === 1, 'semaphore waiter parked');
+    await semaphores.release('t1', 'quiet', p.token);
+    await waiter;
+  }), ['released'], 'semaphore with a waiter: the release is published');
+});
+
 t.test('a waiter is woken by the holder expiry (silent) through its timer', async (t) => {
   const { service, registry } = await setup(t);
   const { locks } = service;

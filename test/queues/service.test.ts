@@ -235,6 +235,32 @@ t.test('an enqueue on another instance wakes the long poll (pub/sub across proce
   t.same((await poll).map((m) => m.body), ['from afar']);
 });
 
+t.test('an enqueue publishes only while a long poll may be parked', async (t) => {
+  const channel = app.keys.event('t1', 'queues', 'quiet');
+  const seen: string[] = [];
+  let probed: () => void = () => undefined;
+  const stop = app.notifier.listen(channel, (m) => (m === 'probe' ? probed() : seen.push(m)));
+  t.teardown(stop);
+  /** Publish a probe after `act`: it arrives after anything `act` published on the channel. */
+  const during = async (act: () => Promise<unknown>) => {
+    seen.length = 0;
+    const probe = new Promise<void>((r) => (probed = r));
+    await act();
+    await app.redis.publish(channel, 'probe');
+    await probe;
+    return [...seen];
+  };
+  t.same(await during(() => q.enqueue('t1', 'quiet', [{ body: 1 }])), [], 'nobody polls: nothing published');
+  t.same(await during(() => q.dequeue('t1', 'quiet', { max: 10 })).then(() => during(() => q.enqueue('t1', 'quiet', [{ body: 2 }]))), [], 'a dequeue without waitMs marks nothing');
+  await q.dequeue('t1', 'quiet', { max: 10 });
+  t.same(await during(async () => {
+    const poll = q.dequeue('t1', 'quiet', { waitMs: 20_000 });
+    await until(() => q.longPollWaiters() === 1);
+    await q.enqueue('t1', 'quiet', [{ body: 3 }]);
+    t.same((await poll).map((m) => m.body), [3]);
+  }), ['enqueued'], 'a parked long poll: the enqueue is published');
+});
+
 t.test('a long poll ends empty when the wait runs out', async (t) => {
   t.same(await q.dequeue('t1', 'empty', { waitMs: 200 }), []);
 });

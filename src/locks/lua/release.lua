@@ -1,5 +1,6 @@
--- Release one hold of the lock: count - 1; at 0 delete it and publish the release to waiters
+-- Release one hold of the lock: count - 1; at 0 delete it and publish the release if anyone waits
 -- KEYS[1] lock
+-- KEYS[2] waiting
 -- ARGV[1] token
 -- ARGV[2] channel
 -- returns: {1, remaining} released (remaining > 0 after a re-entrant release); {0} not held (expired or
@@ -19,5 +20,7 @@ if remaining > 0 then
   return {1, remaining}
 end
 redis.call('DEL', lockKey)
-redis.call('PUBLISH', channel, 'released')
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('PUBLISH', channel, 'released')
+end
 return {1, 0}

@@ -1,6 +1,7 @@
--- Give a permit back and publish the release to waiters (expired holders are pruned first)
+-- Give a permit back and publish the release if anyone waits (expired holders are pruned first)
 -- KEYS[1] holders
 -- KEYS[2] limit
+-- KEYS[3] waiting
 -- ARGV[1] token
 -- ARGV[2] channel
 -- returns: {1, holdersLeft} released; {0} the token holds no permit (expired, released or unknown)
@@ -17,5 +18,7 @@ local left = redis.call('ZCARD', holdersKey)
 if left == 0 then
   redis.call('DEL', limitKey)
 end
-redis.call('PUBLISH', channel, 'released')
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('PUBLISH', channel, 'released')
+end
 return {1, left}

@@ -9,16 +9,19 @@
 -- KEYS[6] meta
 -- KEYS[7] stats
 -- KEYS[8] policy
+-- KEYS[9] polling
 -- ARGV[1] max
 -- ARGV[2] visibilityMs
 -- ARGV[3] defaultVisibilityMs
 -- ARGV[4] maxVisibilityMs
 -- ARGV[5] nonce
+-- ARGV[6] waitMs
 -- returns: { now, nextAt, expired, expiredDead, dropped, id, receipt, body, attempts, priority, enqueuedAt, ... }
 --   now = server time (ms); nextAt = earliest delayed due time or in-flight deadline (ms), -1 when none;
 --   expired = in-flight messages whose visibility ran out and went back to ready; expiredDead = those that
 --   went to dead instead (attempts spent); dropped = messages discarded by the policy's retentionMs;
 --   then six fields per delivered message. ARGV[2] 0 = the policy's (or the default) visibility.
+-- A caller that found nothing and will wait (waitMs > 0) sets KEYS[9] for waitMs, so enqueues publish.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local BATCH = 1000 -- bound on the maintenance work of one call; the rest waits for the next call
@@ -114,5 +117,9 @@ if #out == 5 then
   if d[2] then nextAt = tonumber(d[2]) end
   if f[2] and (nextAt < 0 or tonumber(f[2]) < nextAt) then nextAt = tonumber(f[2]) end
   out[2] = nextAt
+  local waitMs = tonumber(ARGV[6])
+  if waitMs > 0 and redis.call('PTTL', KEYS[9]) < waitMs then
+    redis.call('SET', KEYS[9], '1', 'PX', waitMs)
+  end
 end
 return out

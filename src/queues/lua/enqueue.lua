@@ -7,6 +7,7 @@
 -- KEYS[6] policy
 -- KEYS[7] dedup
 -- KEYS[8] dedupExp
+-- KEYS[9] polling
 -- ARGV[1] defaultMaxAttempts
 -- ARGV[2] defaultDedupWindowMs
 -- ARGV[3] specs
@@ -16,6 +17,8 @@
 --          message whose dedupId was seen within the window gets the first message's id and is not stored.
 -- specs = JSON [[id, priority, delayMs, maxAttempts (0 = policy/default), dedupId ('' = none), bodyBytes], ...];
 -- bodies = the bodies' JSON texts concatenated, each bodyBytes long.
+-- The enqueue is published only while a long poll may be parked (KEYS[9], set by dequeue.lua): a PUBLISH
+-- wakes every Baton instance's subscriber, which costs each of them a message for nothing when nobody waits.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local BAND = 1099511627776 -- 2^40: sequence numbers stay below it, so priority bands never overlap
@@ -69,7 +72,9 @@ for _, s in ipairs(specs) do
 end
 if enqueued > 0 then
   redis.call('HINCRBY', KEYS[5], 'enqueued', enqueued)
-  redis.call('PUBLISH', ARGV[5], 'enqueued')
+  if redis.call('EXISTS', KEYS[9]) == 1 then
+    redis.call('PUBLISH', ARGV[5], 'enqueued')
+  end
 end
 out[2] = enqueued
 return out
