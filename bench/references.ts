@@ -2,7 +2,13 @@
 //   bare  — a Fastify 5 route returning a constant (the ceiling of any Fastify service on this machine);
 //   proxy — a thin Fastify + ioredis server doing GET and SET of one key, nothing else (what a naive
 //           service costs; Baton's auth, tenancy, validation, metrics and headers are measured against it).
-// Run as: tsx bench/references.ts bare|proxy <port> [redisUrl]
+// A third server, for reading the targets rather than as a target itself:
+//   naive — Baton's own lock acquire/release and enqueue Lua scripts behind bare Fastify routes (same paths and
+//           bodies): no auth, tenancy, validation, metrics, request id or error documents. What the operation
+//           itself costs on this machine, i.e. the ceiling of any service that does it over HTTP.
+// Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl]
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 
@@ -11,6 +17,39 @@ const app = Fastify({ logger: false });
 
 if (kind === 'bare') {
   app.get('/', async () => ({ status: 'ok' }));
+} else if (kind === 'naive') {
+  const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2 });
+  const lua = (file: string) => readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8');
+  redis.defineCommand('naiveAcquire', { numberOfKeys: 3, lua: lua('locks/lua/acquire.lua') });
+  redis.defineCommand('naiveRelease', { numberOfKeys: 2, lua: lua('locks/lua/release.lua') });
+  redis.defineCommand('naiveEnqueue', { numberOfKeys: 9, lua: lua('queues/lua/enqueue.lua') });
+  type Reply = (string | number)[];
+  const call = redis as unknown as Record<'naiveAcquire' | 'naiveRelease' | 'naiveEnqueue', (...args: (string | number)[]) => Promise<Reply>>;
+  app.post<{ Params: { name: string }; Body: { ttlMs: number } }>('/v1/locks/:name/acquire', async (req, reply) => {
+    const { name } = req.params;
+    const { ttlMs } = req.body;
+    const r = await call.naiveAcquire(`naive:l:{${name}}`, `naive:lf:{${name}}`, `naive:lw:{${name}}`, randomUUID(), ttlMs, '', 'take', 0);
+    if (r[0] === 0) return reply.code(409).send({ ttlMs: r[1] });
+    return { name, token: r[1], fence: r[2], ttlMs, expiresAt: new Date(Number(r[4])).toISOString() };
+  });
+  app.post<{ Params: { name: string }; Body: { token: string } }>('/v1/locks/:name/release', async (req, reply) => {
+    const { name } = req.params;
+    const r = await call.naiveRelease(`naive:l:{${name}}`, `naive:lw:{${name}}`, req.body.token, `naive:ev:${name}`);
+    if (r[0] !== 1) return reply.code(409).send({});
+    return { released: true, remaining: r[1] };
+  });
+  let seq = 0;
+  const idPrefix = randomUUID().slice(0, 8);
+  app.post<{ Params: { queue: string }; Body: { body: unknown } }>('/v1/queues/:queue/messages', async (req, reply) => {
+    const tag = `naive:q:{${req.params.queue}}`;
+    const text = JSON.stringify(req.body.body);
+    const specs = JSON.stringify([[`${idPrefix}${(seq++).toString(36)}`, 0, 0, 0, '', Buffer.byteLength(text)]]);
+    const r = await call.naiveEnqueue(
+      `${tag}:ready`, `${tag}:delayed`, `${tag}:body`, `${tag}:meta`, `${tag}:stats`, `${tag}:policy`, `${tag}:dedup`, `${tag}:dedupexp`, `${tag}:polling`,
+      5, 300_000, specs, text, `naive:ev:${req.params.queue}`,
+    );
+    return reply.code(201).send({ id: String(r[2]) });
+  });
 } else {
   const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2 });
   app.removeAllContentTypeParsers();

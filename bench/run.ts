@@ -125,6 +125,8 @@ async function main() {
   const bare = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'bare', String(barePort)], {}, /READY/);
   const proxyPort = await freePort();
   const proxy = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'proxy', String(proxyPort), redis.url], {}, /READY/);
+  const naivePort = await freePort();
+  const naive = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'naive', String(naivePort), redis.url], {}, /READY/);
   const value = JSON.stringify({ user: 42, name: 'Ada Lovelace', roles: ['admin', 'dev'], bio: 'x'.repeat(200) });
   const refRequests: Record<Reference, Parameters<typeof load>[0]> = {
     bare: { method: 'GET', url: `http://127.0.0.1:${barePort}/` },
@@ -204,6 +206,7 @@ async function main() {
     await waitHealthy(`http://127.0.0.1:${port}/health/live`);
     const ctx: BenchContext = {
       baseUrl: `http://127.0.0.1:${port}`, headers: { authorization: `Bearer ${BENCH_KEY}` }, redisUrl: redis.url, durationS, connections,
+      naiveUrl: `http://127.0.0.1:${naivePort}`,
     };
     for (const c of selected) {
       try {
@@ -212,7 +215,7 @@ async function main() {
           else rows.push({ name: `${c.name}${label}`, r: await c.run(ctx), target: c.target });
         } else {
           await c.setup?.(ctx);
-          const m = await measureInRounds({ method: c.method, url: ctx.baseUrl + c.path, headers: { ...ctx.headers, ...c.headers }, body: c.body }, c.target);
+          const m = await measureInRounds({ method: c.method, url: (c.server === 'naive' ? ctx.naiveUrl : ctx.baseUrl) + c.path, headers: { ...ctx.headers, ...c.headers }, body: c.body }, c.target);
           rows.push({ name: `${c.name}${label}`, ...m, target: c.target });
         }
       } catch (err) {
@@ -232,7 +235,7 @@ async function main() {
   const cachePaths = selected.filter((c) => !('run' in c) && c.path.startsWith('/v1/cache'));
   const pipelining = process.env.REDIS_AUTO_PIPELINING === 'true' ? 'false' : 'true';
   if (cachePaths.length > 0) await runBaton(` [auto-pipelining ${pipelining === 'true' ? 'on' : 'off'}]`, { REDIS_AUTO_PIPELINING: pipelining }, cachePaths);
-  await Promise.all([stop(bare), stop(proxy)]);
+  await Promise.all([stop(bare), stop(proxy), stop(naive)]);
 
   // The table: references as the median of every sample taken during the run, then the cases.
   const refRows: Row[] = [];

@@ -9,6 +9,8 @@ export interface BenchContext {
   headers: Record<string, string>;
   /** Redis URL Baton uses (for seeding data directly). */
   redisUrl: string;
+  /** The naive server (bench/references.ts naive): Baton's scripts behind bare routes, for reading targets. */
+  naiveUrl?: string;
   /** Seconds each load phase runs. */
   durationS: number;
   /** Concurrent connections. */
@@ -50,6 +52,8 @@ export interface HttpCase {
   /** Runs once before the load (seed keys, create queues, …). */
   setup?: (ctx: BenchContext) => Promise<void>;
   target?: Target;
+  /** Send to the naive server instead of Baton (a reading aid beside a Baton case, not a Baton case). */
+  server?: 'naive';
 }
 
 export interface ScenarioCase {

@@ -202,6 +202,14 @@ export const cases: BenchCase[] = [
     target: { reference: 'proxyGet', minRatio: 0.8 },
   },
   {
+    // Not a Baton case: Baton's acquire/release scripts behind bare routes. Its ratio is what the target asks
+    // of an HTTP service that adds nothing to the operation (no auth, validation, metrics, request id).
+    name: 'locks: naive server, same scripts (reading aid)',
+    run: (ctx) => acquireReleaseCycles({ ...ctx, baseUrl: ctx.naiveUrl ?? ctx.baseUrl }),
+    inRounds: true,
+    target: { reference: 'proxyGet' },
+  },
+  {
     name: 'locks: contended handoff latency',
     run: contendedHandoff,
     target: { reference: 'proxyGet', maxP50Ms: 2, maxP99Ms: 10 },

@@ -227,6 +227,16 @@ export const cases: BenchCase[] = [
     target: { reference: 'proxySet', minRatio: 0.75 },
   },
   {
+    // Not a Baton case: Baton's enqueue script behind a bare route (reading aid for the target above).
+    name: 'queues: naive server, same enqueue script (reading aid)',
+    method: 'POST',
+    path: `/v1/queues/${DEEP}/messages`,
+    headers: { 'content-type': 'application/json' },
+    body: enqueueBody,
+    server: 'naive',
+    target: { reference: 'proxySet' },
+  },
+  {
     name: 'queues: enqueue batch of 10',
     method: 'POST',
     path: `/v1/queues/${DEEP}/messages`,
