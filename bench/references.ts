@@ -6,13 +6,13 @@
 //   naive — Baton's own lock acquire/release and enqueue Lua scripts behind bare Fastify routes (same paths and
 //           bodies): no auth, tenancy, validation, metrics, request id or error documents. What the operation
 //           itself costs on this machine, i.e. the ceiling of any service that does it over HTTP.
-// Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl]
+// Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [keyPrefix (naive: the queue keys' prefix)]
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
 
-const [kind, portArg, redisUrl] = process.argv.slice(2);
+const [kind, portArg, redisUrl, keyPrefix = 'naive'] = process.argv.slice(2);
 const app = Fastify({ logger: false });
 
 if (kind === 'bare') {
@@ -41,7 +41,9 @@ if (kind === 'bare') {
   let seq = 0;
   const idPrefix = randomUUID().slice(0, 8);
   app.post<{ Params: { queue: string }; Body: { body: unknown } }>('/v1/queues/:queue/messages', async (req, reply) => {
-    const tag = `naive:q:{${req.params.queue}}`;
+    // Under the prefix run.ts gives (Baton's tenant "bench"): the same deep queue as Baton's enqueue case, so
+    // both pay the same Redis cost per insert (a million-entry sorted set and hashes).
+    const tag = `${keyPrefix}:q:{${req.params.queue}}`;
     const text = JSON.stringify(req.body.body);
     const specs = JSON.stringify([[`${idPrefix}${(seq++).toString(36)}`, 0, 0, 0, '', Buffer.byteLength(text)]]);
     const r = await call.naiveEnqueue(

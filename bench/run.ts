@@ -126,7 +126,7 @@ async function main() {
   const proxyPort = await freePort();
   const proxy = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'proxy', String(proxyPort), redis.url], {}, /READY/);
   const naivePort = await freePort();
-  const naive = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'naive', String(naivePort), redis.url], {}, /READY/);
+  const naive = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'naive', String(naivePort), redis.url, 'baton:bench'], {}, /READY/);
   const value = JSON.stringify({ user: 42, name: 'Ada Lovelace', roles: ['admin', 'dev'], bio: 'x'.repeat(200) });
   const refRequests: Record<Reference, Parameters<typeof load>[0]> = {
     bare: { method: 'GET', url: `http://127.0.0.1:${barePort}/` },

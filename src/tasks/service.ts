@@ -152,8 +152,13 @@ export function createTasksService(o: TasksServiceOptions) {
   const shutdown = new AbortController();
 
   const typeChannel = (tenant: string, type: string) => keys.event(tenant, 'tasks', type);
-  /** A task of this type became claimable: wake one local parked claim now, and one on every other instance. */
+  /**
+   * A task of this type became claimable: wake one local parked claim now, and one on every other instance.
+   * Types run by a built-in handler are never claimed over HTTP (claim refuses them): nobody to wake, and a
+   * PUBLISH would still reach every instance's subscriber.
+   */
   const announce = (tenant: string, type: string) => {
+    if (handlers.has(type)) return;
     const channel = typeChannel(tenant, type);
     waiters.wakeOne(channel);
     publish(channel, instance);
