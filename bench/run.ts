@@ -207,6 +207,7 @@ async function main() {
     const ctx: BenchContext = {
       baseUrl: `http://127.0.0.1:${port}`, headers: { authorization: `Bearer ${BENCH_KEY}` }, redisUrl: redis.url, durationS, connections,
       naiveUrl: `http://127.0.0.1:${naivePort}`,
+      ...(hasTaskset ? { serverCpu: SERVER_CPU } : {}),
     };
     for (const c of selected) {
       try {

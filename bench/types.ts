@@ -9,6 +9,8 @@ export interface BenchContext {
   headers: Record<string, string>;
   /** Redis URL Baton uses (for seeding data directly). */
   redisUrl: string;
+  /** The CPU the servers are pinned to (taskset), for a case that starts a server-like process of its own. */
+  serverCpu?: string;
   /** The naive server (bench/references.ts naive): Baton's scripts behind bare routes, for reading targets. */
   naiveUrl?: string;
   /** Seconds each load phase runs. */

@@ -3,7 +3,9 @@
 // the in-process `baton.echo` handler (target ≥ 0.6× of (1)), and (4) claim wake-up: with a claim parked,
 // the time from sending a submit to the claim's answer (target p50 ≤ 5 ms). (2) and (3) run in rounds
 // alternating with (1) (bench/run.ts), so each ratio compares adjacent runs.
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
@@ -17,16 +19,19 @@ function percentile(samples: number[], p: number): number {
 
 const loops = (ctx: BenchContext) => Math.max(1, Math.min(ctx.connections, 32));
 
-/** Raw BullMQ on the bench's Redis: producers add as fast as they can while a Worker (same concurrency) processes. */
-async function rawBullmq(ctx: BenchContext): Promise<LoadResult> {
-  const producer = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
-  const consumer = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+/**
+ * Raw BullMQ on the bench's Redis: producers add as fast as they can while a Worker (same concurrency)
+ * processes. Run by bench/raw-bullmq.ts in a process of its own.
+ */
+export async function rawBullmqHere(redisUrl: string, durationS: number, concurrency: number): Promise<LoadResult> {
+  const producer = new Redis(redisUrl, { maxRetriesPerRequest: null });
+  const consumer = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const prefix = `bench-raw-${randomUUID().slice(0, 8)}`;
   const queue = new Queue('{raw}', { connection: producer, prefix });
   const added = new Map<string, number>();
   const latencies: number[] = [];
   let processed = 0;
-  const worker = new Worker('{raw}', async () => null, { connection: consumer, prefix, concurrency: loops(ctx), autorun: true });
+  const worker = new Worker('{raw}', async () => null, { connection: consumer, prefix, concurrency: concurrency, autorun: true });
   worker.on('completed', (job) => {
     processed++;
     const t0 = added.get(job.id!);
@@ -34,14 +39,14 @@ async function rawBullmq(ctx: BenchContext): Promise<LoadResult> {
     added.delete(job.id!);
   });
   await worker.waitUntilReady();
-  const deadline = Date.now() + ctx.durationS * 1000;
+  const deadline = Date.now() + durationS * 1000;
   const started = performance.now();
   let errors = 0;
   await Promise.all(
-    Array.from({ length: loops(ctx) }, async () => {
+    Array.from({ length: concurrency }, async () => {
       while (Date.now() < deadline) {
         // Keep the backlog bounded so this measures add+process, not add alone.
-        if (added.size > loops(ctx) * 4) {
+        if (added.size > concurrency * 4) {
           await new Promise((r) => setTimeout(r, 1));
           continue;
         }
@@ -67,8 +72,31 @@ async function rawBullmq(ctx: BenchContext): Promise<LoadResult> {
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     errors,
-    note: `${Math.round(rawJobsPerSec)} jobs/s raw BullMQ add→process (concurrency ${loops(ctx)}); the yardstick for the HTTP-worker case`,
+    note: `${Math.round(rawJobsPerSec)} jobs/s raw BullMQ add→process (concurrency ${concurrency}); the yardstick of the task cases, in its own process on the server CPU`,
   };
+}
+
+/**
+ * The yardstick in its own process on the server CPU, as Baton runs (Node on CPU 0, Redis on CPU 1): like against
+ * like. Inside the bench process it would share the load CPU with Redis, a placement that favours Baton and whose
+ * per-CPU noise does not cancel between the alternating rounds.
+ */
+function rawBullmq(ctx: BenchContext): Promise<LoadResult> {
+  const args = ['--import', 'tsx', 'bench/raw-bullmq.ts', ctx.redisUrl, String(ctx.durationS), String(loops(ctx))];
+  const [bin, ...rest] = ctx.serverCpu ? ['taskset', '-c', ctx.serverCpu, 'node', ...args] : ['node', ...args];
+  return new Promise((ok, fail) => {
+    const child = spawn(bin as string, rest, { cwd: fileURLToPath(new URL('../..', import.meta.url)), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.on('error', fail);
+    child.on('exit', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && line.startsWith('{')) ok(JSON.parse(line) as LoadResult);
+      else fail(new Error(`raw BullMQ yardstick exited ${code}: ${err.trim().slice(-300)}`));
+    });
+  });
 }
 
 function post(ctx: BenchContext, path: string, body: unknown): Promise<{ status: number; json: unknown }> {
