@@ -68,7 +68,9 @@ t.test('HTTP worker flow: PENDING → STARTED → PROGRESS → SUCCESS', async (
 
 t.test('parked claims: each submitted task goes to exactly one claim; no Redis connection per claim', async (t) => {
   const app = await build(t, redis.url);
-  const N = 12;
+  // Enough claims that a connection each would stand out from other clients of a shared test Redis (Cluster
+  // runs share one across files: up to 6 connections came and went during the window there).
+  const N = 40;
   // Open the queue once so its (shared) connection setup is not counted below.
   await app.inject({ method: 'POST', url: '/v1/workers/herd/claim', headers: auth(), payload: { waitMs: 0 } });
   const clients = () => redis.connectedClients();
@@ -80,7 +82,7 @@ t.test('parked claims: each submitted task goes to exactly one claim; no Redis c
   }
   t.match((await app.inject({ url: '/metrics' })).body, new RegExp(`baton_task_claims_parked ${N}\\b`), 'all claims parked');
   const during = await clients();
-  t.ok(during - before < N / 2, `no connection per parked claim: ${N} claims, ${before} → ${during} connections`);
+  t.ok(during - before < N / 4, `no connection per parked claim: ${N} claims, ${before} → ${during} connections`);
   const submitted = await Promise.all(Array.from({ length: N }, (_, i) => app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'herd', payload: i } })));
   const ids = submitted.map((r) => r.json().id as string).sort();
   const got = await Promise.all(claims);
