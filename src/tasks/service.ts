@@ -14,6 +14,7 @@ import { AppError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
+import { defineScript } from '../redis/scripts.js';
 import { createClaimWaiters } from './claim-waiters.js';
 import type { TaskHandler } from './handlers/index.js';
 import { FINAL_STATES, REVOKED_REASON, bullStatesFor, toTaskView, type BullState, type RevokedTombstone, type TaskState, type TaskView } from './state.js';
@@ -68,6 +69,14 @@ export const CLAIM_MAX_WAIT_MS = 20_000;
 export const LOCK_MIN_MS = 100;
 export const LOCK_MAX_MS = 3_600_000;
 const MAX_SCHEDULES = 1000;
+
+/** PUBLISH a task's state change only while an event stream watches it (lua/publish-watched.lua says why). */
+const publishWatched = defineScript<number>({
+  name: 'batonTaskPublishWatched',
+  file: new URL('./lua/publish-watched.lua', import.meta.url),
+  keys: ['watched'] as const,
+  args: ['channel', 'message'] as const,
+});
 
 interface Entry {
   tenant: string;
@@ -167,6 +176,10 @@ export function createTasksService(o: TasksServiceOptions) {
   const publish = (channel: string, message: string) => {
     redis.publish(channel, message).catch(() => undefined);
   };
+  /** A state change of a task, for its event streams: published only while one watches (see events()). */
+  const publishState = (tenant: string, id: string, message: string) => {
+    publishWatched.run(redis, [keys.tasks.watched(tenant, id)], [taskChannel(tenant, id), message]).catch(() => undefined);
+  };
   const bullOpts = (tenant: string) => ({ connection: redis as never, prefix: keys.tasks.bullPrefix(tenant), skipWaitingForReady: true });
 
   async function openEntry(tenant: string, type: string): Promise<Entry> {
@@ -219,7 +232,7 @@ export function createTasksService(o: TasksServiceOptions) {
       w.on('error', (err) => o.log?.debug({ err: err.message, type: e.type }, 'task worker error'));
       w.on('stalled', (jobId) => {
         announce(e.tenant, e.type);
-        publish(taskChannel(e.tenant, encodeTaskId(e.type, jobId)), 'stalled');
+        publishState(e.tenant, encodeTaskId(e.type, jobId), 'stalled');
       });
       e.worker = w;
       await w.startStalledCheckTimer();
@@ -520,7 +533,7 @@ export function createTasksService(o: TasksServiceOptions) {
     if (v.state !== 'FAILURE') throw new AppError('conflict', `Only a FAILURE can be retried; the task is ${v.state}`, { fields: { state: v.state } });
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     announce(tenant, e.type);
-    publish(taskChannel(tenant, id), 'retry');
+    publishState(tenant, id, 'retry');
     o.metrics?.transition(e.type, 'PENDING');
     return get(tenant, id);
   }
@@ -568,7 +581,7 @@ export function createTasksService(o: TasksServiceOptions) {
         }
         if (lockMs !== defaultLockMs) await job.extendLock(token, lockMs);
         const id = encodeTaskId(type, job.id);
-        publish(taskChannel(tenant, id), 'started');
+        publishState(tenant, id, 'started');
         o.metrics?.transition(type, 'STARTED');
         return {
           task: { id, type, payload: job.data.payload, attempt: job.attemptsStarted || 1 },
@@ -627,7 +640,7 @@ export function createTasksService(o: TasksServiceOptions) {
     const lock = await extend(job, token, tokenLockMs(token, defaultLockMs), deadline);
     const value = { current: p.current, total: p.total, ...(p.status !== undefined ? { status: p.status } : {}), attempt: job.attemptsStarted };
     await job.updateProgress(value);
-    publish(taskChannel(tenant, id), 'progress');
+    publishState(tenant, id, 'progress');
     return { id, state: 'PROGRESS' as const, progress: { current: p.current, total: p.total, ...(p.status !== undefined ? { status: p.status } : {}) }, ...lock };
   }
 
@@ -643,7 +656,7 @@ export function createTasksService(o: TasksServiceOptions) {
       if (isLockError(err)) throw tokenInvalid();
       throw err;
     }
-    publish(taskChannel(tenant, id), 'completed');
+    publishState(tenant, id, 'completed');
     o.metrics?.transition(type, 'SUCCESS');
     if (job.processedOn) o.metrics?.duration(type, 'SUCCESS', (Date.now() - job.processedOn) / 1000);
     return { id, state: 'SUCCESS' as const };
@@ -652,7 +665,7 @@ export function createTasksService(o: TasksServiceOptions) {
   async function failJob(tenant: string, type: string, id: string, job: TaskJob, token: string, err: Error) {
     const willRetry = !(err instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
     await job.moveToFailed(err, token, false);
-    publish(taskChannel(tenant, id), 'failed');
+    publishState(tenant, id, 'failed');
     const state: TaskState = willRetry ? 'RETRY' : 'FAILURE';
     o.metrics?.transition(type, state);
     if (!willRetry && job.processedOn) o.metrics?.duration(type, 'FAILURE', (Date.now() - job.processedOn) / 1000);
@@ -685,11 +698,18 @@ export function createTasksService(o: TasksServiceOptions) {
    */
   async function* events(tenant: string, id: string, opts: { lastEventId?: string; keepAliveMs: number; signal: AbortSignal }): AsyncGenerator<StreamItem> {
     let last = opts.lastEventId;
+    if (!decodeTaskId(id)) return; // not an id (nothing to mark): the caller answers 404 first anyway
     const channel = taskChannel(tenant, id);
+    const watched = keys.tasks.watched(tenant, id);
+    // The mark outlives a couple of keep-alive periods; each pass of the loop (at least one per keep-alive) renews it.
+    const watchMs = opts.keepAliveMs * 2 + 5_000;
     for (;;) {
       const wait = notifier.wait(channel, opts.keepAliveMs, opts.signal);
       let v: TaskView | undefined;
       try {
+        // Listen, mark the task as watched, then read: a change after the mark is published to us, one
+        // before it is in what we read.
+        await redis.set(watched, '1', 'PX', watchMs);
         v = await get(tenant, id);
       } catch (err) {
         wait.cancel();
@@ -827,18 +847,18 @@ export function createTasksService(o: TasksServiceOptions) {
         worker.on('error', (err) => o.log?.debug({ err: err.message, type }, 'handler worker error'));
         pauseOnError(worker, () => closed);
         worker.on('completed', (job) => {
-          publish(taskChannel(tenant, encodeTaskId(type, job.id!)), 'completed');
+          publishState(tenant, encodeTaskId(type, job.id!), 'completed');
           o.metrics?.transition(type, 'SUCCESS');
           if (job.processedOn) o.metrics?.duration(type, 'SUCCESS', (Date.now() - job.processedOn) / 1000);
         });
         worker.on('failed', (job) => {
           if (!job) return;
-          publish(taskChannel(tenant, encodeTaskId(type, job.id!)), 'failed');
+          publishState(tenant, encodeTaskId(type, job.id!), 'failed');
           const final = job.finishedOn !== undefined || job.attemptsMade >= (job.opts.attempts ?? 1);
           o.metrics?.transition(type, job.failedReason === REVOKED_REASON ? 'REVOKED' : final ? 'FAILURE' : 'RETRY');
           if (final && job.processedOn) o.metrics?.duration(type, 'FAILURE', (Date.now() - job.processedOn) / 1000);
         });
-        worker.on('stalled', (jobId) => publish(taskChannel(tenant, encodeTaskId(type, jobId)), 'stalled'));
+        worker.on('stalled', (jobId) => publishState(tenant, encodeTaskId(type, jobId), 'stalled'));
         inProcess.push(worker);
       }
     }
@@ -875,7 +895,7 @@ export function createTasksService(o: TasksServiceOptions) {
     };
     try {
       if (job.data?.revoked || (await redis.exists(keys.tasks.revoked(tenant, type, jobId)))) throw new UnrecoverableError(REVOKED_REASON);
-      publish(taskChannel(tenant, id), 'started');
+      publishState(tenant, id, 'started');
       o.metrics?.transition(type, 'STARTED');
       const run = handler.run({
         payload: job.data.payload,
@@ -883,7 +903,7 @@ export function createTasksService(o: TasksServiceOptions) {
         attempt: job.attemptsStarted || 1,
         progress: async (current, total, status) => {
           await job.updateProgress({ current, total, ...(status !== undefined ? { status } : {}), attempt: job.attemptsStarted });
-          publish(taskChannel(tenant, id), 'progress');
+          publishState(tenant, id, 'progress');
         },
       });
       // Settle on abort even if the handler ignores its signal.

@@ -51,9 +51,12 @@ t.test('SSE: PENDING → STARTED → PROGRESS → SUCCESS, then the end; reconne
   const e1 = await s.next();
   t.equal(e1?.event, 'state');
   t.equal(JSON.parse(e1!.data!).state, 'PENDING');
+  const claimedAt = Date.now();
   const { token } = (await (await post('/v1/workers/sse/claim', {})).json()) as { token: string };
   const e2 = await s.next();
   t.equal(JSON.parse(e2!.data!).state, 'STARTED');
+  // The change is pushed to the stream (pub/sub), not found at the next keep-alive (15 s) re-read.
+  t.ok(Date.now() - claimedAt < 7_500, `STARTED pushed after ${Date.now() - claimedAt} ms, not at the keep-alive`);
   await post(`/v1/tasks/${id}/progress`, { token, current: 1, total: 2 });
   const e3 = await s.next();
   const v3 = JSON.parse(e3!.data!);
@@ -66,8 +69,10 @@ t.test('SSE: PENDING → STARTED → PROGRESS → SUCCESS, then the end; reconne
   await post(`/v1/tasks/${id}/progress`, { token, current: 2, total: 2 });
   const r1 = await r.next();
   t.same(JSON.parse(r1!.data!).progress, { current: 2, total: 2 }, 'the first event after reconnecting is the new progress');
+  const completedAt = Date.now();
   await post(`/v1/tasks/${id}/complete`, { token, result: 'done' });
   const r2 = await r.next();
+  t.ok(Date.now() - completedAt < 7_500, 'SUCCESS pushed, not found at the keep-alive');
   const v = JSON.parse(r2!.data!);
   t.equal(v.state, 'SUCCESS');
   t.equal(v.result, 'done');
@@ -103,3 +108,23 @@ t.test('SSE streams wait on the notifier, not a Redis connection each', async (t
 });
 
 t.end();
+
+t.test('a task nobody streams publishes no state changes (every PUBLISH reaches every instance)', async (t) => {
+  const app = await build(t, redis.url, { listen: true });
+  const h = auth();
+  const post = (url: string, body: object) => fetch(`${app.baseUrl}${url}`, { method: 'POST', headers: { ...h, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const { id } = (await (await post('/v1/tasks', { type: 'quiet', payload: 1 })).json()) as { id: string };
+  const channel = app.keys.event('t1', 'task', id);
+  const seen: string[] = [];
+  let probed: () => void = () => undefined;
+  const probe = new Promise<void>((r) => (probed = r));
+  const stop = app.notifier.listen(channel, (m) => (m === 'probe' ? probed() : seen.push(m)));
+  t.teardown(stop);
+  const { token } = (await (await post('/v1/workers/quiet/claim', {})).json()) as { token: string };
+  t.equal((await post(`/v1/tasks/${id}/progress`, { token, current: 1, total: 2 })).status, 200);
+  t.equal((await post(`/v1/tasks/${id}/complete`, { token, result: 'done' })).status, 200);
+  // A probe published after the last change arrives after anything the changes published.
+  await app.redis.publish(channel, 'probe');
+  await probe;
+  t.same(seen, [], 'started, progress and completed were not published');
+});
