@@ -6,13 +6,14 @@
 //   naive — Baton's own lock acquire/release and enqueue Lua scripts behind bare Fastify routes (same paths and
 //           bodies): no auth, tenancy, validation, metrics, request id or error documents. What the operation
 //           itself costs on this machine, i.e. the ceiling of any service that does it over HTTP.
-// Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [keyPrefix (naive: the queue keys' prefix)]
+// Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [naive: keyPrefix tenant, as Baton's]
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
+import { createKeys } from '../src/redis/keys.js';
 
-const [kind, portArg, redisUrl, keyPrefix = 'naive'] = process.argv.slice(2);
+const [kind, portArg, redisUrl, keyPrefix = 'naive', tenant = 'naive'] = process.argv.slice(2);
 const app = Fastify({ logger: false });
 
 if (kind === 'bare') {
@@ -23,32 +24,34 @@ if (kind === 'bare') {
   redis.defineCommand('naiveAcquire', { numberOfKeys: 3, lua: lua('locks/lua/acquire.lua') });
   redis.defineCommand('naiveRelease', { numberOfKeys: 2, lua: lua('locks/lua/release.lua') });
   redis.defineCommand('naiveEnqueue', { numberOfKeys: 9, lua: lua('queues/lua/enqueue.lua') });
+  // Baton's own key layout (and hash tags): the scripts find their keys where Baton puts them. With Baton's
+  // prefix and tenant (run.ts passes them) the enqueue case writes into the same deep queue as Baton's.
+  const keys = createKeys(keyPrefix);
   type Reply = (string | number)[];
   const call = redis as unknown as Record<'naiveAcquire' | 'naiveRelease' | 'naiveEnqueue', (...args: (string | number)[]) => Promise<Reply>>;
   app.post<{ Params: { name: string }; Body: { ttlMs: number } }>('/v1/locks/:name/acquire', async (req, reply) => {
     const { name } = req.params;
     const { ttlMs } = req.body;
-    const r = await call.naiveAcquire(`naive:l:{${name}}`, `naive:lf:{${name}}`, `naive:lw:{${name}}`, randomUUID(), ttlMs, '', 'take', 0);
+    const l = keys.locks;
+    const r = await call.naiveAcquire(l.lock(tenant, name), l.fence(tenant, name), l.lockWaiting(tenant, name), randomUUID(), ttlMs, '', 'take', 0);
     if (r[0] === 0) return reply.code(409).send({ ttlMs: r[1] });
     return { name, token: r[1], fence: r[2], ttlMs, expiresAt: new Date(Number(r[4])).toISOString() };
   });
   app.post<{ Params: { name: string }; Body: { token: string } }>('/v1/locks/:name/release', async (req, reply) => {
     const { name } = req.params;
-    const r = await call.naiveRelease(`naive:l:{${name}}`, `naive:lw:{${name}}`, req.body.token, `naive:ev:${name}`);
+    const r = await call.naiveRelease(keys.locks.lock(tenant, name), keys.locks.lockWaiting(tenant, name), req.body.token, keys.event(tenant, 'locks', name));
     if (r[0] !== 1) return reply.code(409).send({});
     return { released: true, remaining: r[1] };
   });
   let seq = 0;
   const idPrefix = randomUUID().slice(0, 8);
   app.post<{ Params: { queue: string }; Body: { body: unknown } }>('/v1/queues/:queue/messages', async (req, reply) => {
-    // Under the prefix run.ts gives (Baton's tenant "bench"): the same deep queue as Baton's enqueue case, so
-    // both pay the same Redis cost per insert (a million-entry sorted set and hashes).
-    const tag = `${keyPrefix}:q:{${req.params.queue}}`;
+    const k = keys.queues.of(tenant, req.params.queue);
     const text = JSON.stringify(req.body.body);
     const specs = JSON.stringify([[`${idPrefix}${(seq++).toString(36)}`, 0, 0, 0, '', Buffer.byteLength(text)]]);
     const r = await call.naiveEnqueue(
-      `${tag}:ready`, `${tag}:delayed`, `${tag}:body`, `${tag}:meta`, `${tag}:stats`, `${tag}:policy`, `${tag}:dedup`, `${tag}:dedupexp`, `${tag}:polling`,
-      5, 300_000, specs, text, `naive:ev:${req.params.queue}`,
+      k.ready, k.delayed, k.body, k.meta, k.stats, k.policy, k.dedup, k.dedupExp, k.polling,
+      5, 300_000, specs, text, keys.event(tenant, 'queues', req.params.queue),
     );
     return reply.code(201).send({ id: String(r[2]) });
   });

@@ -126,7 +126,7 @@ async function main() {
   const proxyPort = await freePort();
   const proxy = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'proxy', String(proxyPort), redis.url], {}, /READY/);
   const naivePort = await freePort();
-  const naive = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'naive', String(naivePort), redis.url, 'baton:bench'], {}, /READY/);
+  const naive = await startProcess(['node', '--import', 'tsx', 'bench/references.ts', 'naive', String(naivePort), redis.url, 'baton', 'bench'], {}, /READY/);
   const value = JSON.stringify({ user: 42, name: 'Ada Lovelace', roles: ['admin', 'dev'], bio: 'x'.repeat(200) });
   const refRequests: Record<Reference, Parameters<typeof load>[0]> = {
     bare: { method: 'GET', url: `http://127.0.0.1:${barePort}/` },
@@ -147,44 +147,44 @@ async function main() {
     refs[ref] = await sampleRef(ref);
   }
 
-  /** A fixed-request case in rounds against its target's reference (proxy GET when it names none). */
-  const measureInRounds = async (spec: Parameters<typeof load>[0], target: Target | undefined) => {
-    const ref: Reference = target?.reference ?? 'proxyGet';
-    await run(spec, 1);
-    const own: LoadResult[] = [];
-    const ratios: number[] = [];
-    const p99Ratios: number[] = [];
-    for (let i = 0; i < rounds; i++) {
-      const base = await sampleRef(ref);
-      const r = await run(spec);
-      own.push(r);
-      ratios.push(r.requestsPerSec / base.requestsPerSec);
-      p99Ratios.push(r.p99Ms / base.p99Ms);
-    }
-    return { r: medianResult(own), ratio: median(ratios), p99Ratio: median(p99Ratios) };
-  };
-
   /**
-   * A scenario case in rounds: a 1 s warm-up, then yardstick (or reference), case, yardstick, case, … The row
-   * keeps the case's own note from its median round.
+   * In rounds: `warmUp` once, then base, case, base, case, … (`rounds` pairs of adjacent runs). The ratios are
+   * the medians of the per-round ratios; the result keeps the note of the case's median round.
    */
-  const scenarioInRounds = async (c: ScenarioCase, ctx: BenchContext) => {
-    const ref: Reference = c.target?.reference ?? 'proxyGet';
-    await c.run({ ...ctx, durationS: 1 });
+  const inRounds = async (warmUp: () => Promise<unknown>, base: () => Promise<LoadResult>, runCase: () => Promise<LoadResult>) => {
+    await warmUp();
     const own: LoadResult[] = [];
     const ratios: number[] = [];
     const p99Ratios: number[] = [];
     for (let i = 0; i < rounds; i++) {
-      const base = c.yardstick ? await c.yardstick.run(ctx) : await sampleRef(ref);
-      const r = await c.run(ctx);
+      const b = await base();
+      const r = await runCase();
       own.push(r);
-      ratios.push(r.requestsPerSec / base.requestsPerSec);
-      p99Ratios.push(r.p99Ms / base.p99Ms);
+      ratios.push(r.requestsPerSec / b.requestsPerSec);
+      p99Ratios.push(r.p99Ms / b.p99Ms);
     }
     const mid = [...own].sort((a, b) => a.requestsPerSec - b.requestsPerSec)[Math.floor(own.length / 2)] as LoadResult;
-    const ratio = median(ratios);
-    const r = { ...medianResult(own), note: `${mid.note ? `${mid.note}; ` : ''}median of ${own.length} rounds${c.yardstick ? `, ratio ${fmt(ratio, 2)}× ${c.yardstick.label} (${ratios.map((x) => fmt(x, 2)).join(', ')})` : ''}` };
-    return { r, ratio, p99Ratio: median(p99Ratios), ...(c.yardstick ? { against: c.yardstick.label } : {}) };
+    return { own, mid, ratios, ratio: median(ratios), p99Ratio: median(p99Ratios) };
+  };
+  const refOf = (target: Target | undefined): Reference => target?.reference ?? 'proxyGet';
+
+  /** A fixed-request case against its target's reference (proxy GET when it names none). */
+  const measureInRounds = async (spec: Parameters<typeof load>[0], target: Target | undefined) => {
+    const m = await inRounds(() => run(spec, 1), () => sampleRef(refOf(target)), () => run(spec));
+    return { r: medianResult(m.own), ratio: m.ratio, p99Ratio: m.p99Ratio };
+  };
+
+  /** A scenario case against its yardstick, or else its target's reference; a 1 s run warms it up. */
+  const scenarioInRounds = async (c: ScenarioCase, ctx: BenchContext) => {
+    const yardstick = c.yardstick;
+    const m = await inRounds(
+      () => c.run({ ...ctx, durationS: 1 }),
+      () => (yardstick ? yardstick.run(ctx) : sampleRef(refOf(c.target))),
+      () => c.run(ctx),
+    );
+    const against = yardstick ? `, ratio ${fmt(m.ratio, 2)}× ${yardstick.label} (${m.ratios.map((x) => fmt(x, 2)).join(', ')})` : '';
+    const r = { ...medianResult(m.own), note: `${m.mid.note ? `${m.mid.note}; ` : ''}median of ${m.own.length} rounds${against}` };
+    return { r, ratio: m.ratio, p99Ratio: m.p99Ratio, ...(yardstick ? { against: yardstick.label } : {}) };
   };
 
   const caseFiles = readdirSync(new URL('./cases/', import.meta.url)).filter((f) => f.endsWith('.ts')).sort();
@@ -255,7 +255,8 @@ async function main() {
     const { name, r, target } = row;
     const vsBare = r.requestsPerSec / (refs.bare?.requestsPerSec ?? NaN);
     const refGet = target?.reference === 'proxySet' ? refs.proxySet : refs.proxyGet;
-    const vsProxy = row.against ? r.requestsPerSec / (refGet?.requestsPerSec ?? NaN) : row.ratio ?? r.requestsPerSec / (refGet?.requestsPerSec ?? NaN);
+    // A ratio measured in rounds is to the proxy unless the case measured it against a yardstick.
+    const vsProxy = row.ratio !== undefined && !row.against ? row.ratio : r.requestsPerSec / (refGet?.requestsPerSec ?? NaN);
     process.stdout.write(`${name.slice(0, 52).padEnd(52)} ${fmt(r.requestsPerSec).padStart(9)} ${fmt(r.p50Ms, 2).padStart(7)} ${fmt(r.p99Ms, 2).padStart(7)} ${fmt(vsBare, 2).padStart(6)} ${fmt(vsProxy, 2).padStart(7)}  ${describeTarget(row)}${r.errors ? ` errors=${r.errors}` : ''}${r.note ? `  ${r.note}` : ''}\n`);
   }
   function describeTarget({ r, target: t, ratio: roundRatio, p99Ratio: roundP99Ratio, against }: Row): string {

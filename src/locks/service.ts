@@ -154,7 +154,8 @@ export function createLocksService(deps: LocksDeps) {
 
   /**
    * Try once (waitMs 0) or wait in the name's FIFO. Returns the grant, or throws the busy/timeout error built
-   * by `refuse` from the last attempt. A grant won after the client went away is undone at once.
+   * by `refuse` from the last attempt. A grant won after the client went away is undone at once. `waitMs` comes
+   * capped by BATON_LOCK_MAX_WAIT_MS (the caller's attempts mark the name as waited on for that long).
    */
   async function obtain<T extends { result: 'acquired' | 'reentered' }>(
     kind: Kind,
@@ -166,7 +167,6 @@ export function createLocksService(deps: LocksDeps) {
     undo: (value: T) => Promise<unknown>,
     refuse: (last: Attempt<T> & { ok: false }, waited: boolean) => AppError,
   ): Promise<T> {
-    waitMs = Math.min(waitMs, config.locks.maxWaitMs);
     if (waitMs <= 0) {
       const r = await attempt('take');
       if (r.ok) {

@@ -875,7 +875,7 @@ export function createTasksService(o: TasksServiceOptions) {
     const abort = (cause: 'revoked' | 'timeout' | 'worker') => {
       if (why !== undefined) return;
       why = cause;
-      controller.abort(cause === 'revoked' ? new UnrecoverableError(REVOKED_REASON) : undefined);
+      controller.abort(cause === 'revoked' ? new UnrecoverableError(REVOKED_REASON) : cause === 'worker' ? workerSignal?.reason : undefined);
     };
     const stop = notifier.listen(taskChannel(tenant, id), (message) => {
       if (message === 'revoked') abort('revoked');
