@@ -5,6 +5,7 @@ import t, { type Test } from 'tap';
 import { AppError } from '../../src/errors.js';
 import { createLocksService } from '../../src/locks/service.js';
 import { serviceDeps } from '../helpers/deps.js';
+import { publishedDuring } from '../helpers/published.js';
 import { errorCode } from '../helpers/servers.js';
 import { startRedis } from '../helpers/redis.js';
 import { TOPOLOGY } from '../helpers/topology.js';
@@ -148,40 +149,23 @@ t.test('a waiter is woken by the release', async (t) => {
   t.equal(service.waiting(), 0);
 });
 
-/**
- * The messages published on `channel` by `act`, in order: a probe published after it on the same channel
- * arrives after anything `act` published (one subscriber connection keeps Redis' order).
- */
-async function publishedDuring(deps: { client: { publish(c: string, m: string): Promise<unknown> }; notifier: { listen(c: string, l: (m: string) => void): () => void } }, channel: string, act: () => Promise<unknown>): Promise<string[]> {
-  const seen: string[] = [];
-  let probed: () => void = () => undefined;
-  const probe = new Promise<void>((r) => (probed = r));
-  const stop = deps.notifier.listen(channel, (m) => (m === 'probe' ? probed() : seen.push(m)));
-  try {
-    await act();
-    await deps.client.publish(channel, 'probe');
-    await probe;
-    return seen;
-  } finally {
-    stop();
-  }
-}
-
 t.test('a release publishes only while someone waits (a PUBLISH wakes every instance\'s subscriber)', async (t) => {
   const deps = await serviceDeps(t, redis.topology);
   const service = createLocksService({ redis: deps.client, keys: deps.keys, notifier: deps.notifier, config: locksConfig, metrics: new Registry() });
   const { locks, semaphores } = service;
+  const published = { redis: deps.client, notifier: deps.notifier };
   const lockChannel = deps.keys.event('t1', 'locks', 'quiet');
-  t.same(await publishedDuring(deps, lockChannel, async () => {
+  const lockKey = deps.keys.locks.lock('t1', 'quiet');
+  t.same(await publishedDuring(published, lockChannel, lockKey, async () => {
     const a = await locks.acquire('t1', 'quiet', { ttlMs: 30_000 });
     await locks.release('t1', 'quiet', a.token);
   }), [], 'uncontended: nothing published');
-  t.same(await publishedDuring(deps, lockChannel, async () => {
+  t.same(await publishedDuring(published, lockChannel, lockKey, async () => {
     const a = await locks.acquire('t1', 'quiet', { ttlMs: 30_000 });
     await t.rejects(locks.acquire('t1', 'quiet', { ttlMs: 1000 }), 'a refused try that does not wait');
     await locks.release('t1', 'quiet', a.token);
   }), [], 'a refused try without waitMs marks nothing');
-  t.same(await publishedDuring(deps, lockChannel, async () => {
+  t.same(await publishedDuring(published, lockChannel, lockKey, async () => {
     const a = await locks.acquire('t1', 'quiet', { ttlMs: 30_000 });
     const waiter = locks.acquire('t1', 'quiet', { ttlMs: 1000, waitMs: 20_000 });
     await until(() => service.waiting() === 1, 'waiter parked');
@@ -191,11 +175,12 @@ t.test('a release publishes only while someone waits (a PUBLISH wakes every inst
   }), ['released', 'released'], 'with a waiter: the release is published (and so is the next, within the wait)');
 
   const semChannel = deps.keys.event('t1', 'semaphores', 'quiet');
-  t.same(await publishedDuring(deps, semChannel, async () => {
+  const semKey = deps.keys.locks.semaphore('t1', 'quiet');
+  t.same(await publishedDuring(published, semChannel, semKey, async () => {
     const p = await semaphores.acquire('t1', 'quiet', { limit: 1, ttlMs: 30_000 });
     await semaphores.release('t1', 'quiet', p.token);
   }), [], 'semaphore, uncontended: nothing published');
-  t.same(await publishedDuring(deps, semChannel, async () => {
+  t.same(await publishedDuring(published, semChannel, semKey, async () => {
     const p = await semaphores.acquire('t1', 'quiet', { limit: 1, ttlMs: 30_000 });
     const waiter = semaphores.acquire('t1', 'quiet', { limit: 1, ttlMs: 1000, waitMs: 20_000 });
     await until(() => service.waiting() === 1, 'semaphore waiter parked');

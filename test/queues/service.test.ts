@@ -2,6 +2,7 @@
 // dead letters, redrive, dedup, long polls woken by each kind of event, and aborted long polls.
 import t from 'tap';
 import { build } from '../helpers/build.js';
+import { publishedDuring } from '../helpers/published.js';
 import { startRedis } from '../helpers/redis.js';
 import { serviceOf, until } from './helpers.js';
 
@@ -237,19 +238,7 @@ t.test('an enqueue on another instance wakes the long poll (pub/sub across proce
 
 t.test('an enqueue publishes only while a long poll may be parked', async (t) => {
   const channel = app.keys.event('t1', 'queues', 'quiet');
-  const seen: string[] = [];
-  let probed: () => void = () => undefined;
-  const stop = app.notifier.listen(channel, (m) => (m === 'probe' ? probed() : seen.push(m)));
-  t.teardown(stop);
-  /** Publish a probe after `act`: it arrives after anything `act` published on the channel. */
-  const during = async (act: () => Promise<unknown>) => {
-    seen.length = 0;
-    const probe = new Promise<void>((r) => (probed = r));
-    await act();
-    await app.redis.publish(channel, 'probe');
-    await probe;
-    return [...seen];
-  };
+  const during = (act: () => Promise<unknown>) => publishedDuring(app, channel, app.keys.queues.tag('t1', 'quiet'), act);
   t.same(await during(() => q.enqueue('t1', 'quiet', [{ body: 1 }])), [], 'nobody polls: nothing published');
   t.same(await during(() => q.dequeue('t1', 'quiet', { max: 10 })).then(() => during(() => q.enqueue('t1', 'quiet', [{ body: 2 }]))), [], 'a dequeue without waitMs marks nothing');
   await q.dequeue('t1', 'quiet', { max: 10 });

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { auth, build } from '../helpers/build.js';
+import { publishedDuring } from '../helpers/published.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
@@ -115,16 +116,10 @@ t.test('a task nobody streams publishes no state changes (every PUBLISH reaches 
   const post = (url: string, body: object) => fetch(`${app.baseUrl}${url}`, { method: 'POST', headers: { ...h, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const { id } = (await (await post('/v1/tasks', { type: 'quiet', payload: 1 })).json()) as { id: string };
   const channel = app.keys.event('t1', 'task', id);
-  const seen: string[] = [];
-  let probed: () => void = () => undefined;
-  const probe = new Promise<void>((r) => (probed = r));
-  const stop = app.notifier.listen(channel, (m) => (m === 'probe' ? probed() : seen.push(m)));
-  t.teardown(stop);
-  const { token } = (await (await post('/v1/workers/quiet/claim', {})).json()) as { token: string };
-  t.equal((await post(`/v1/tasks/${id}/progress`, { token, current: 1, total: 2 })).status, 200);
-  t.equal((await post(`/v1/tasks/${id}/complete`, { token, result: 'done' })).status, 200);
-  // A probe published after the last change arrives after anything the changes published.
-  await app.redis.publish(channel, 'probe');
-  await probe;
+  const seen = await publishedDuring(app, channel, app.keys.tasks.watched('t1', id), async () => {
+    const { token } = (await (await post('/v1/workers/quiet/claim', {})).json()) as { token: string };
+    t.equal((await post(`/v1/tasks/${id}/progress`, { token, current: 1, total: 2 })).status, 200);
+    t.equal((await post(`/v1/tasks/${id}/complete`, { token, result: 'done' })).status, 200);
+  });
   t.same(seen, [], 'started, progress and completed were not published');
 });

@@ -1,0 +1,30 @@
+// What an operation published on a pub/sub channel, for tests that prove a PUBLISH happened or did not.
+import type { RedisClient } from '../../src/redis/connection.js';
+import type { Notifier } from '../../src/redis/notifier.js';
+
+/**
+ * The messages published on `channel` while `act` ran, in order. After `act`, a probe is published from a
+ * script on `slotKey`'s node: give a key of the same hash tag as the keys of the script that publishes. On
+ * one Redis a probe arrives after everything published before it; on Cluster, PUBLISH goes to any node and
+ * reaches the subscriber's node over the cluster bus, so only a probe from the same node keeps that order
+ * (a plain client.publish may overtake a message the operation published, and the test would miss it).
+ */
+export async function publishedDuring(
+  deps: { redis: RedisClient; notifier: Notifier },
+  channel: string,
+  slotKey: string,
+  act: () => Promise<unknown>,
+): Promise<string[]> {
+  const seen: string[] = [];
+  let probed: () => void = () => undefined;
+  const probe = new Promise<void>((r) => (probed = r));
+  const stop = deps.notifier.listen(channel, (m) => (m === 'probe' ? probed() : seen.push(m)));
+  try {
+    await act();
+    await deps.redis.eval("return redis.call('PUBLISH', ARGV[1], ARGV[2])", 1, slotKey, channel, 'probe');
+    await probe;
+    return seen;
+  } finally {
+    stop();
+  }
+}
