@@ -8,7 +8,8 @@
 // Baton, and every fixed-request case is measured in rounds: reference, case, reference, case, … Each round
 // gives a ratio from two adjacent runs; the row shows the median round.
 // Environment: BENCH_DURATION_S (seconds per run, default 4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
-// BENCH_ONLY (substring filter).
+// BENCH_ONLY (substring filter), BENCH_BATON_NODE_ARGS (extra node flags for Baton, e.g. to profile it under
+// load: "--cpu-prof --cpu-prof-dir=/tmp/prof"; node refuses --cpu-prof in NODE_OPTIONS).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -196,7 +197,8 @@ async function main() {
 
   const runBaton = async (label: string, extraEnv: Record<string, string>, selected: BenchCase[]) => {
     const port = await freePort();
-    const baton = await startProcess(['node', 'dist/src/server.js'], {
+    const nodeArgs = process.env.BENCH_BATON_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const baton = await startProcess(['node', ...nodeArgs, 'dist/src/server.js'], {
       NODE_ENV: 'production', PORT: String(port), HOST: '127.0.0.1', REDIS_URL: redis.url, LOG_LEVEL: 'warn',
       BATON_API_KEYS: JSON.stringify([{ key: BENCH_KEY, tenant: 'bench', scopes: ['*'] }]),
       // The in-process handler runs with the raw-BullMQ yardstick's concurrency (32), like against like.

@@ -92,8 +92,11 @@ export function createKeys(prefix: string) {
       revoked: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tr:{${type.replace(/:/g, '~')}}:${jobId}`,
       /** Tasks of a type revoked before they ran (their jobs are removed): job id scored by revocation time. Same tag. */
       revokedIndex: (tenant: string, type: string) => `${t(tenant)}:tri:{${type.replace(/:/g, '~')}}`,
-      /** Set while an event stream (SSE) watches the task (PX = a few keep-alives): state changes publish only then. */
-      watched: (tenant: string, id: string) => `${t(tenant)}:tw:${id}`,
+      /**
+       * Set while an event stream (SSE) watches the task (PX = a few keep-alives): state changes publish only then.
+       * Same tag as the task's queue, so one script checks it with the revocation flag (lua/task-start.lua).
+       */
+      watched: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tw:{${type.replace(/:/g, '~')}}:${jobId}`,
       /** idempotencyKey → task id (PX = retention); its own slot. */
       idempotency: (tenant: string, digest: string) => `${t(tenant)}:ti:${digest}`,
       /** Set of the tenant's task types ever submitted (lists, metrics). */

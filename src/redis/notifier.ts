@@ -3,7 +3,6 @@
 // polls, claims). Scripts PUBLISH to keys.event(...) when something a waiter may want happens, so waiting
 // costs no Redis connection and no polling, and works across Baton instances on one Redis.
 // When the subscriber reconnects, every waiter is woken once ("resync") so nothing sleeps on a lost message.
-import { EventEmitter } from 'node:events';
 import type { RedisClient } from './connection.js';
 
 export const RESYNC = '\u0000resync';
@@ -28,13 +27,31 @@ export interface Notifier {
 }
 
 export async function createNotifier(subscriber: RedisClient, pattern: string): Promise<Notifier> {
-  const emitter = new EventEmitter();
-  emitter.setMaxListeners(0);
+  // channel → its listeners. A Map, not an EventEmitter: channels are mostly used once (one task, one lock
+  // wait), and adding then deleting a fresh event name on an emitter object cost a visible share of a task.
+  const channels = new Map<string, Set<(message: string) => void>>();
+  const on = (channel: string, listener: (message: string) => void) => {
+    let set = channels.get(channel);
+    if (set === undefined) channels.set(channel, (set = new Set()));
+    set.add(listener);
+  };
+  const off = (channel: string, listener: (message: string) => void) => {
+    const set = channels.get(channel);
+    if (set?.delete(listener) && set.size === 0) channels.delete(channel);
+  };
+  const emit = (channel: string, message: string) => {
+    const set = channels.get(channel);
+    if (set === undefined) return;
+    // The listeners as they were when the message came (a listener may stop listening, or add one, meanwhile),
+    // as an EventEmitter does; without a copy in the common case of one.
+    if (set.size === 1) (set.values().next().value as (message: string) => void)(message);
+    else for (const l of [...set]) l(message);
+  };
   let parked = 0;
   let everReady = false;
 
   subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
-    emitter.emit(channel, message);
+    emit(channel, message);
   });
   let firstSubscribed: () => void = () => undefined;
   const subscribedOnce = new Promise<void>((resolve) => (firstSubscribed = resolve));
@@ -46,7 +63,7 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
     subscriber.psubscribe(pattern).then(
       () => {
         firstSubscribed();
-        if (wasReady) for (const name of emitter.eventNames()) emitter.emit(name, RESYNC);
+        if (wasReady) for (const name of [...channels.keys()]) emit(name, RESYNC);
       },
       () => undefined,
     );
@@ -65,8 +82,8 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
 
   return {
     listen(channel, listener) {
-      emitter.on(channel, listener);
-      return () => emitter.off(channel, listener);
+      on(channel, listener);
+      return () => off(channel, listener);
     },
     wait(channel, timeoutMs, signal) {
       let cancel: () => void = () => undefined;
@@ -79,14 +96,14 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
           done = true;
           parked--;
           clearTimeout(timer);
-          emitter.off(channel, onMessage);
+          off(channel, onMessage);
           signal?.removeEventListener('abort', onAbort);
           resolve(o);
         };
         const onMessage = () => finish('event');
         const onAbort = () => finish('aborted');
         const timer = setTimeout(() => finish('timeout'), Math.max(0, timeoutMs));
-        emitter.on(channel, onMessage);
+        on(channel, onMessage);
         signal?.addEventListener('abort', onAbort, { once: true });
         cancel = () => finish('aborted');
       });
@@ -94,7 +111,7 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
     },
     waiting: () => parked,
     async close() {
-      emitter.removeAllListeners();
+      channels.clear();
       subscriber.disconnect();
     },
   };

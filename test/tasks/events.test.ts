@@ -1,6 +1,7 @@
 import t from 'tap';
 import { auth, build } from '../helpers/build.js';
 import { publishedDuring } from '../helpers/published.js';
+import { decodeTaskId } from '../../src/tasks/service.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
@@ -116,7 +117,7 @@ t.test('a task nobody streams publishes no state changes (every PUBLISH reaches 
   const post = (url: string, body: object) => fetch(`${app.baseUrl}${url}`, { method: 'POST', headers: { ...h, 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const { id } = (await (await post('/v1/tasks', { type: 'quiet', payload: 1 })).json()) as { id: string };
   const channel = app.keys.event('t1', 'task', id);
-  const seen = await publishedDuring(app, channel, app.keys.tasks.watched('t1', id), async () => {
+  const seen = await publishedDuring(app, channel, app.keys.tasks.watched('t1', 'quiet', decodeTaskId(id)!.jobId), async () => {
     const { token } = (await (await post('/v1/workers/quiet/claim', {})).json()) as { token: string };
     t.equal((await post(`/v1/tasks/${id}/progress`, { token, current: 1, total: 2 })).status, 200);
     t.equal((await post(`/v1/tasks/${id}/complete`, { token, result: 'done' })).status, 200);

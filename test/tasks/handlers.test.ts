@@ -4,6 +4,7 @@ import t from 'tap';
 import { auth, build } from '../helpers/build.js';
 import { publishedDuring } from '../helpers/published.js';
 import { startRedis } from '../helpers/redis.js';
+import { decodeTaskId } from '../../src/tasks/service.js';
 
 const redis = await startRedis(t);
 t.beforeEach(() => redis.flush());
@@ -123,6 +124,21 @@ t.test('baton.echo: the payload comes back as the result, no worker needed', asy
   const m = await app.inject({ url: '/metrics' });
   t.match(m.body, /baton_tasks_total\{type="baton.echo",state="SUCCESS"\} 1/);
   t.match(m.body, /baton_task_duration_seconds_count\{type="baton.echo",state="SUCCESS"\} 1/);
+});
+
+t.test('an in-process attempt whose task was revoked before it started does not run (the flag is checked at the start)', async (t) => {
+  const app = await build(t, redis.url, { env });
+  // The revoke that loses the race with the worker's fetch: the job is still there, only the flag says revoked.
+  const { id } = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'webhook', payload: { url: `${base}/ok` }, delayMs: 400, attempts: 3 } })).json();
+  const jobId = decodeTaskId(id)!.jobId;
+  await redis.client.set(app.keys.tasks.revoked('t1', 'webhook', jobId), JSON.stringify({ revokedAt: Date.now() }), 'PX', 60_000);
+  const before = received.length;
+  for (let i = 0; i < 200 && (await redis.client.zscore('baton:t1:t:{webhook}:failed', jobId)) === null; i++) {
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  t.not(await redis.client.zscore('baton:t1:t:{webhook}:failed', jobId), null, 'the attempt failed, for good, without retries');
+  t.equal(received.length, before, 'the webhook was never called');
+  t.equal((await app.inject({ url: `/v1/tasks/${id}`, headers: auth() })).json().state, 'REVOKED');
 });
 
 t.test('webhook: hosts off the allow-list and bad payloads are 400 at submit', async (t) => {

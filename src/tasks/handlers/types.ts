@@ -3,7 +3,10 @@ import type { Config } from '../../config.js';
 
 export interface HandlerContext {
   payload: unknown;
-  /** Aborted on revoke, on the task's timeoutMs and on shutdown. */
+  /**
+   * Aborted on revoke and on the task's timeoutMs. (On shutdown the app waits a bounded time for running handlers;
+   * a task still running then is picked up again by the stalled-job check of a live instance.)
+   */
   signal: AbortSignal;
   /** 1 for the first run. */
   attempt: number;
