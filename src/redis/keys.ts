@@ -10,6 +10,8 @@ export function escapeGlob(literal: string): string {
 
 export function createKeys(prefix: string) {
   const t = (tenant: string) => `${prefix}:${tenant}`;
+  /** A task type's Cluster hash tag, the BullMQ queue name: the type in braces, ':' → '~' (BullMQ forbids ':'). */
+  const typeTag = (type: string) => `{${type.replace(/:/g, '~')}}`;
   return {
     prefix,
     /** Channel pattern the process-wide notifier subscribes to once (src/redis/notifier.ts). */
@@ -87,16 +89,16 @@ export function createKeys(prefix: string) {
       /** BullMQ prefix per tenant; BullMQ appends :<queueName>:... so the tag keeps one queue in one slot. */
       bullPrefix: (tenant: string) => `${t(tenant)}:t`,
       /** BullMQ queue name of a task type: the type in braces (its Cluster hash tag); ':' → '~' (BullMQ forbids ':'). */
-      queueName: (type: string) => `{${type.replace(/:/g, '~')}}`,
+      queueName: typeTag,
       /** Revocation tombstone/flag of one task (JSON, PX = retention). Same tag as the task's queue. */
-      revoked: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tr:{${type.replace(/:/g, '~')}}:${jobId}`,
+      revoked: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tr:${typeTag(type)}:${jobId}`,
       /** Tasks of a type revoked before they ran (their jobs are removed): job id scored by revocation time. Same tag. */
-      revokedIndex: (tenant: string, type: string) => `${t(tenant)}:tri:{${type.replace(/:/g, '~')}}`,
+      revokedIndex: (tenant: string, type: string) => `${t(tenant)}:tri:${typeTag(type)}`,
       /**
        * Set while an event stream (SSE) watches the task (PX = a few keep-alives): state changes publish only then.
        * Same tag as the task's queue, so one script checks it with the revocation flag (lua/task-start.lua).
        */
-      watched: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tw:{${type.replace(/:/g, '~')}}:${jobId}`,
+      watched: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tw:${typeTag(type)}:${jobId}`,
       /** idempotencyKey → task id (PX = retention); its own slot. */
       idempotency: (tenant: string, digest: string) => `${t(tenant)}:ti:${digest}`,
       /** Set of the tenant's task types ever submitted (lists, metrics). */

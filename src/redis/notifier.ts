@@ -63,7 +63,7 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
     subscriber.psubscribe(pattern).then(
       () => {
         firstSubscribed();
-        if (wasReady) for (const name of [...channels.keys()]) emit(name, RESYNC);
+        if (wasReady) for (const name of Array.from(channels, ([channel]) => channel)) emit(name, RESYNC);
       },
       () => undefined,
     );

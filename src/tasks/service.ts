@@ -188,6 +188,7 @@ export function createTasksService(o: TasksServiceOptions) {
   const publishTaskState = (tenant: string, type: string, jobId: string, message: string, id = encodeTaskId(type, jobId)) => {
     publishWatched.run(redis, [keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, id), message]).catch(() => undefined);
   };
+  /** The same, from the task's id. */
   const publishState = (tenant: string, id: string, message: string) => {
     const d = decodeTaskId(id);
     if (d) publishTaskState(tenant, d.type, d.jobId, message, id);
@@ -897,11 +898,10 @@ export function createTasksService(o: TasksServiceOptions) {
       if (err instanceof Error && err.message) return err;
       return new Error(String((err as { message?: unknown } | undefined)?.message ?? err ?? '') || 'the handler failed');
     };
-    const abortReason = () => (why === 'revoked' ? new UnrecoverableError(REVOKED_REASON) : undefined);
     const abort = (cause: 'revoked' | 'timeout') => {
       if (why !== undefined) return;
       why = cause;
-      controller?.abort(abortReason());
+      controller?.abort(reason());
       // Settle the attempt even if the handler ignores its signal.
       stopRun?.(reason());
     };
@@ -921,7 +921,7 @@ export function createTasksService(o: TasksServiceOptions) {
         get signal() {
           if (!controller) {
             controller = new AbortController();
-            if (why !== undefined) controller.abort(abortReason());
+            if (why !== undefined) controller.abort(reason());
           }
           return controller.signal;
         },
