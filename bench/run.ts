@@ -8,7 +8,7 @@
 // Baton, and every fixed-request case is measured in rounds: reference, case, reference, case, … Each round
 // gives a ratio from two adjacent runs; the row shows the median round.
 // Environment: BENCH_DURATION_S (seconds per run, default 4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
-// BENCH_ONLY (substring filter), BENCH_BATON_NODE_ARGS (extra node flags for Baton, e.g. to profile it under
+// BENCH_ONLY (substring filter; several: comma-separated), BENCH_BATON_NODE_ARGS (extra node flags for Baton, e.g. to profile it under
 // load: "--cpu-prof --cpu-prof-dir=/tmp/prof"; node refuses --cpu-prof in NODE_OPTIONS).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync } from 'node:fs';
@@ -229,7 +229,7 @@ async function main() {
     await stop(baton);
   };
 
-  const selected = cases.filter((c) => !only || c.name.includes(only));
+  const selected = cases.filter((c) => !only || only.split(',').some((part) => c.name.includes(part)));
   process.stdout.write(`\nas measured (${rounds} round(s) of ${durationS} s per fixed-request case, each beside its reference):`);
   header();
   await runBaton('', {}, selected);

@@ -32,6 +32,7 @@ export default fp(
         commandTimeoutMs: config.redisOptions.commandTimeoutMs,
         autoPipelining: config.redisOptions.autoPipelining,
         coalesceWrites: config.redisOptions.coalesceWrites,
+        coalesceMaxWrites: config.redisOptions.coalesceMaxWrites,
       });
     const redis = newRedis('cmd');
     // Without a listener ioredis prints every reconnect error; log it once per state change instead.

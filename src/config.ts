@@ -43,6 +43,7 @@ export const EnvSchema = z.object({
   REDIS_COMMAND_TIMEOUT_MS: int(5_000, 100),
   REDIS_AUTO_PIPELINING: bool(false),
   REDIS_COALESCE_WRITES: bool(true),
+  REDIS_COALESCE_MAX_WRITES: int(16, 1),
 
   BATON_API_KEYS: optionalString,
   BATON_API_KEYS_FILE: optionalString,
@@ -196,6 +197,7 @@ export function loadConfig(env: Record<string, string | undefined>) {
       commandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
       autoPipelining: e.REDIS_AUTO_PIPELINING,
       coalesceWrites: e.REDIS_COALESCE_WRITES,
+      coalesceMaxWrites: e.REDIS_COALESCE_MAX_WRITES,
     },
     /** undefined = auth off (development only): every request is tenant "default" with all scopes. */
     apiKeys,

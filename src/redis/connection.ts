@@ -23,6 +23,8 @@ export interface ConnectionOptions {
   autoPipelining?: boolean;
   /** 'command' mode: one writev per event-loop turn instead of one write per command (coalesce.ts). */
   coalesceWrites?: boolean;
+  /** With coalesceWrites: flush as soon as a batch holds this many writes (coalesce.ts says why). */
+  coalesceMaxWrites?: number;
 }
 
 /** Back off 50 ms, 100 ms, … up to 1 s between reconnection attempts, forever. */
@@ -59,7 +61,7 @@ export function createRedis(o: ConnectionOptions): RedisClient {
     ...(mode === 'subscriber' ? { autoResubscribe: false } : {}),
   };
   const client = newClient(o, base, mode);
-  if (mode === 'command' && o.coalesceWrites) coalesceWrites(client);
+  if (mode === 'command' && o.coalesceWrites) coalesceWrites(client, o.coalesceMaxWrites);
   return client;
 }
 

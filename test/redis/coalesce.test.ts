@@ -1,5 +1,5 @@
-// Coalesced writes: the commands of one event-loop turn leave in one writev, replies stay matched and in
-// order, and the client survives a reconnect (the new socket is coalesced too).
+// Coalesced writes: the commands of one event-loop turn leave in one writev (or one per maxWrites), replies
+// stay matched and in order, and the client survives a reconnect (the new socket is coalesced too).
 import type { Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import t from 'tap';
@@ -20,13 +20,14 @@ function countWrites(client: Redis) {
   return counts;
 }
 
-async function client(t: { teardown(fn: () => unknown): void }, coalesce: boolean) {
+async function client(t: { teardown(fn: () => unknown): void }, coalesce: boolean, maxWrites?: number) {
   const c = createRedis({
     topology: { kind: 'standalone', url: redis.url },
     name: 'test:coalesce',
     connectTimeoutMs: 2_000,
     commandTimeoutMs: 2_000,
     coalesceWrites: coalesce,
+    ...(maxWrites !== undefined ? { coalesceMaxWrites: maxWrites } : {}),
   }) as Redis;
   c.on('error', () => undefined);
   await connect(c);
@@ -41,6 +42,14 @@ t.test('the commands of one turn leave in one batched write, with every reply in
   t.same(replies, Array.from({ length: 50 }, (_, i) => `m${i}`));
   t.equal(counts.write + counts.writev, 1, '50 commands, one socket write');
   t.equal(counts.writev, 1);
+});
+
+t.test('a batch is flushed once it holds maxWrites writes, so Redis can start on it within the turn', async (t) => {
+  const c = await client(t, true, 16);
+  const counts = countWrites(c);
+  const replies = await Promise.all(Array.from({ length: 50 }, (_, i) => c.echo(`m${i}`)));
+  t.same(replies, Array.from({ length: 50 }, (_, i) => `m${i}`));
+  t.equal(counts.write + counts.writev, 4, '50 commands: batches of 16, 16, 16, then the last 2 in the check phase');
 });
 
 t.test('without coalescing each command is its own write (the comparison the test above relies on)', async (t) => {
