@@ -99,6 +99,11 @@ export function createKeys(prefix: string) {
        * Same tag as the task's queue, so one script checks it with the revocation flag (lua/task-start.lua).
        */
       watched: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tw:${typeTag(type)}:${jobId}`,
+      /**
+       * Set (PX = longer than any claim's wait) by a claim that found nothing and will wait, before its last
+       * look: a submit, retry or stalled task announces itself over pub/sub only while it exists.
+       */
+      claiming: (tenant: string, type: string) => `${t(tenant)}:tc:${typeTag(type)}`,
       /** idempotencyKey → task id (PX = retention); its own slot. */
       idempotency: (tenant: string, digest: string) => `${t(tenant)}:ti:${digest}`,
       /** Set of the tenant's task types ever submitted (lists, metrics). */

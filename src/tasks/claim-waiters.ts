@@ -1,5 +1,6 @@
 // Parked claims of one Baton instance, per (tenant, type): FIFO, one wake-up per announced task. A submit
-// (or a retry, a stalled task put back) publishes one message; it wakes the longest-parked claim only, not
+// (or a retry, a stalled task put back) publishes one message while a claim of the type may be parked (the
+// claiming marker, src/tasks/README.md); it wakes the longest-parked claim only, not
 // every claim of the type (no thundering herd on Redis). A submit made on this instance wakes a local claim
 // directly, without the pub/sub round trip. One notifier listener per (tenant, type) while claims are
 // parked; no Redis connection per claim. A resync (the subscriber reconnected) wakes them all.

@@ -66,15 +66,24 @@ export interface TasksServiceOptions {
 }
 
 export const CLAIM_MAX_WAIT_MS = 20_000;
+/**
+ * Life of the claiming marker: longer than any claim's wait, so a claim never needs to extend a marker that
+ * another claim set (one SET, no script), and a submit stops publishing within this long after the last
+ * claim of the type parked.
+ */
+const CLAIMING_MARK_MS = CLAIM_MAX_WAIT_MS + 5_000;
 export const LOCK_MIN_MS = 100;
 export const LOCK_MAX_MS = 3_600_000;
 const MAX_SCHEDULES = 1000;
 
-/** PUBLISH a task's state change only while an event stream watches it (lua/publish-watched.lua says why). */
-const publishWatched = defineScript<number>({
-  name: 'batonTaskPublishWatched',
-  file: new URL('./lua/publish-watched.lua', import.meta.url),
-  keys: ['watched'] as const,
+/**
+ * PUBLISH only while a marker exists: a state change while an event stream watches the task, a claimable task
+ * while a claim of its type may be parked (lua/publish-marked.lua says why).
+ */
+const publishMarked = defineScript<number>({
+  name: 'batonTaskPublishMarked',
+  file: new URL('./lua/publish-marked.lua', import.meta.url),
+  keys: ['marker'] as const,
   args: ['channel', 'message'] as const,
 });
 
@@ -174,11 +183,15 @@ export function createTasksService(o: TasksServiceOptions) {
    * Types run by a built-in handler are never claimed over HTTP (claim refuses them): nobody to wake, and a
    * PUBLISH would still reach every instance's subscriber.
    */
+  /**
+   * A task of `type` can be claimed: wake a local parked claim at once, and other instances' claims over
+   * pub/sub, but only while a claim of the type may be parked somewhere (the claiming marker).
+   */
   const announce = (tenant: string, type: string) => {
     if (handlers.has(type)) return;
     const channel = typeChannel(tenant, type);
     waiters.wakeOne(channel);
-    publish(channel, instance);
+    publishMarked.run(redis, [keys.tasks.claiming(tenant, type)], [channel, instance]).catch(() => undefined);
   };
   const taskChannel = (tenant: string, id: string) => keys.event(tenant, 'task', id);
   const publish = (channel: string, message: string) => {
@@ -186,7 +199,7 @@ export function createTasksService(o: TasksServiceOptions) {
   };
   /** A state change of a task, for its event streams: published only while one watches (see events()). */
   const publishTaskState = (tenant: string, type: string, jobId: string, message: string, id = encodeTaskId(type, jobId)) => {
-    publishWatched.run(redis, [keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, id), message]).catch(() => undefined);
+    publishMarked.run(redis, [keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, id), message]).catch(() => undefined);
   };
   /** The same, from the task's id. */
   const publishState = (tenant: string, id: string, message: string) => {
@@ -565,6 +578,7 @@ export function createTasksService(o: TasksServiceOptions) {
     const lockMs = opts.lockMs ?? defaultLockMs;
     const deadline = Date.now() + Math.min(opts.waitMs ?? 0, CLAIM_MAX_WAIT_MS);
     const channel = typeChannel(tenant, type);
+    let marked = false;
     for (;;) {
       const e = await entry(tenant, type);
       const worker = await manualWorker(e, lockMs);
@@ -604,6 +618,14 @@ export function createTasksService(o: TasksServiceOptions) {
         };
       }
       if (!wait) return null;
+      if (!marked) {
+        // Nothing ready and we will wait: mark the type as claimed-on, so submits elsewhere publish, then look
+        // once more (a submit between the look above and the mark did not publish).
+        wait.cancel();
+        await redis.set(keys.tasks.claiming(tenant, type), '1', 'PX', CLAIMING_MARK_MS);
+        marked = true;
+        continue;
+      }
       // Nothing ready: sleep until a submit wakes us, the next delayed task is due, or the wait runs out.
       const due = await nextDue(e).catch(() => undefined);
       let dueTimer: NodeJS.Timeout | undefined;
@@ -611,6 +633,9 @@ export function createTasksService(o: TasksServiceOptions) {
         if (due !== undefined && due < deadline) dueTimer = setTimeout(() => wait.cancel(), Math.max(1, due - Date.now()));
         const outcome = await wait.outcome;
         if (outcome === 'aborted' && (signal?.aborted || shutdown.signal.aborted)) return null;
+        // Woken (or a delayed task came due): if the next look finds nothing, mark again before parking; a
+        // resync after a failover may mean the marker was lost with the old master.
+        marked = false;
         if (outcome === 'timeout') continue;
       } finally {
         clearTimeout(dueTimer);

@@ -1,5 +1,6 @@
 import t from 'tap';
 import { auth, build, KEYS } from '../helpers/build.js';
+import { publishedDuring } from '../helpers/published.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
@@ -88,6 +89,33 @@ t.test('parked claims: each submitted task goes to exactly one claim; no Redis c
   const got = await Promise.all(claims);
   t.same(got.map((r) => r.statusCode), Array(N).fill(200));
   t.same(got.map((r) => r.json().task.id as string).sort(), ids, 'every task delivered once, to one claim');
+});
+
+t.test('a submit is announced over pub/sub only while a claim of its type may be parked, and wakes a claim on another instance', async (t) => {
+  const a = await build(t, redis.url);
+  const b = await build(t, redis.url);
+  const channel = a.keys.event('t1', 'tasks', 'lonely');
+  // The announce runs on the claiming marker's slot: the probe comes from there (test/helpers/published.ts).
+  const marker = a.keys.tasks.claiming('t1', 'lonely');
+  const submit = () => a.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'lonely', payload: 1 } });
+  const quiet = await publishedDuring(a, channel, marker, async () => t.equal((await submit()).statusCode, 202));
+  t.same(quiet, [], 'no claim has waited for the type: the submit published nothing');
+  const taken = await b.inject({ method: 'POST', url: '/v1/workers/lonely/claim', headers: auth(), payload: { waitMs: 0 } });
+  t.equal(taken.statusCode, 200, 'the task is there for a claim all the same');
+  t.equal(await a.redis.exists(marker), 0, 'a claim that found a task sets no marker');
+
+  const waiting = b.inject({ method: 'POST', url: '/v1/workers/lonely/claim', headers: auth(), payload: { waitMs: 15_000 } });
+  // Parked after the marker: the claim sets it, then parks for its last look (so parked 1 seen after the
+  // marker exists is that last park, not the first look's).
+  for (let i = 0; i < 1500 && (await a.redis.exists(marker)) === 0; i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 1500 && !/baton_task_claims_parked 1\b/.test((await b.inject({ url: '/metrics' })).body); i++) await new Promise((r) => setTimeout(r, 5));
+  t.ok((await a.redis.pttl(marker)) > 15_000, 'the marker outlives the longest claim wait');
+  let id = '';
+  const loud = await publishedDuring(a, channel, marker, async () => (id = (await submit()).json().id as string));
+  t.equal(loud.length, 1, 'with a claim parked, the submit published one wake-up');
+  const got = await waiting;
+  t.equal(got.statusCode, 200);
+  t.equal(got.json().task.id, id, 'the claim on the other instance got the task');
 });
 
 t.test('unknown and malformed ids are 404', async (t) => {
