@@ -51,7 +51,7 @@ const ackScript = defineScript<Num[]>({
 const nackScript = defineScript<[Str, Num?]>({
   name: 'queueNack',
   file: new URL('./lua/nack.lua', import.meta.url),
-  keys: ['ready', 'delayed', 'inflight', 'dead', 'meta', 'stats', 'policy'] as const,
+  keys: ['ready', 'delayed', 'inflight', 'dead', 'meta', 'stats', 'policy', 'polling'] as const,
   args: ['receipt', 'delayMs', 'error', 'defaultBackoffBaseMs', 'defaultBackoffMaxMs', 'jitter', 'channel'] as const,
 });
 const extendScript = defineScript<Num>({
@@ -63,7 +63,7 @@ const extendScript = defineScript<Num>({
 const releaseScript = defineScript<Num>({
   name: 'queueRelease',
   file: new URL('./lua/release.lua', import.meta.url),
-  keys: ['ready', 'inflight', 'meta'] as const,
+  keys: ['ready', 'inflight', 'meta', 'polling'] as const,
   args: ['receipts', 'channel'] as const,
 });
 const infoScript = defineScript<[] | [Num, Num, Num, Num, Num, Num, Str[], Str[]]>({
@@ -93,7 +93,7 @@ const deadPageScript = defineScript<(Str | Num)[]>({
 const redriveScript = defineScript<[Num, Num]>({
   name: 'queueRedrive',
   file: new URL('./lua/redrive.lua', import.meta.url),
-  keys: ['ready', 'dead', 'meta', 'stats'] as const,
+  keys: ['ready', 'dead', 'meta', 'stats', 'polling'] as const,
   args: ['ids', 'batch', 'channel'] as const,
 });
 const purgeDeadScript = defineScript<[Num, Num]>({
@@ -317,7 +317,7 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
 
   async function release(tenant: string, queue: string, receipts: string[]) {
     const k = keys.queues.of(tenant, queue);
-    const n = await releaseScript.run(redis, [k.ready, k.inflight, k.meta], [receipts.join(' '), channelOf(tenant, queue)]);
+    const n = await releaseScript.run(redis, [k.ready, k.inflight, k.meta, k.polling], [receipts.join(' '), channelOf(tenant, queue)]);
     count('released', n);
   }
 
@@ -413,7 +413,7 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
     const k = keys.queues.of(tenant, queue);
     const res = await nackScript.run(
       redis,
-      [k.ready, k.delayed, k.inflight, k.dead, k.meta, k.stats, k.policy],
+      [k.ready, k.delayed, k.inflight, k.dead, k.meta, k.stats, k.policy, k.polling],
       [opts.receipt, opts.delayMs ?? -1, opts.error ?? '', DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_MAX_MS, Math.random(), channelOf(tenant, queue)],
     );
     if (res[0] === 'invalid') throw new AppError('receipt_invalid', `the receipt of message ${id} is stale or unknown`);
@@ -532,7 +532,7 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
 
   async function redrive(tenant: string, queue: string, ids?: readonly string[]): Promise<number> {
     const k = keys.queues.of(tenant, queue);
-    const run = (list: string) => redriveScript.run(redis, [k.ready, k.dead, k.meta, k.stats], [list, SWEEP_BATCH, channelOf(tenant, queue)]);
+    const run = (list: string) => redriveScript.run(redis, [k.ready, k.dead, k.meta, k.stats, k.polling], [list, SWEEP_BATCH, channelOf(tenant, queue)]);
     let moved = 0;
     if (ids !== undefined) {
       if (ids.length > 0) moved = (await run(ids.join(' ')))[0];

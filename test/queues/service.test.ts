@@ -250,6 +250,23 @@ t.test('an enqueue publishes only while a long poll may be parked', async (t) =>
   }), ['enqueued'], 'a parked long poll: the enqueue is published');
 });
 
+t.test('a nack and a redrive publish only while a long poll may be parked, and then wake it', async (t) => {
+  const channel = app.keys.event('t1', 'queues', 'hush');
+  const during = (act: () => Promise<unknown>) => publishedDuring(app, channel, app.keys.queues.tag('t1', 'hush'), act);
+  await q.enqueue('t1', 'hush', [{ body: 'a', maxAttempts: 1 }, { body: 'b', maxAttempts: 5 }]);
+  const [a, b] = await q.dequeue('t1', 'hush', { max: 2 });
+  t.same(await during(() => q.nack('t1', 'hush', a!.id, { receipt: a!.receipt, delayMs: 0 })), [], 'nobody polls: the nack (to dead) published nothing');
+  t.same(await during(() => q.redrive('t1', 'hush')), [], 'nobody polls: the redrive published nothing');
+  const [again] = await q.dequeue('t1', 'hush', {});
+  t.equal(again?.body, 'a', 'the redriven message is ready all the same');
+  t.same(await during(async () => {
+    const poll = q.dequeue('t1', 'hush', { waitMs: 20_000 });
+    await until(() => q.longPollWaiters() === 1);
+    t.equal((await q.nack('t1', 'hush', b!.id, { receipt: b!.receipt, delayMs: 0 })).outcome, 'retry');
+    t.same((await poll).map((m) => m.body), ['b'], 'the parked poll took the retry');
+  }), ['nacked'], 'a parked long poll: the nack is published');
+});
+
 t.test('a long poll ends empty when the wait runs out', async (t) => {
   t.same(await q.dequeue('t1', 'empty', { waitMs: 200 }), []);
 });

@@ -7,6 +7,7 @@
 -- KEYS[5] meta
 -- KEYS[6] stats
 -- KEYS[7] policy
+-- KEYS[8] polling
 -- ARGV[1] receipt
 -- ARGV[2] delayMs
 -- ARGV[3] error
@@ -53,5 +54,9 @@ if delay > 0 then
 else
   redis.call('ZADD', KEYS[1], string.format('%.0f', m.s), id)
 end
-redis.call('PUBLISH', ARGV[7], 'nacked')
+-- Published only while a long poll may be parked (KEYS[8], as enqueue.lua): it then takes the retry, or learns
+-- of an earlier due time than the one its timer waits for.
+if redis.call('EXISTS', KEYS[8]) == 1 then
+  redis.call('PUBLISH', ARGV[7], 'nacked')
+end
 return { 'retry', now + delay }

@@ -4,6 +4,7 @@
 -- KEYS[2] dead
 -- KEYS[3] meta
 -- KEYS[4] stats
+-- KEYS[5] polling
 -- ARGV[1] ids
 -- ARGV[2] batch
 -- ARGV[3] channel
@@ -36,6 +37,8 @@ for _, id in ipairs(ids) do
 end
 if moved > 0 then
   redis.call('HINCRBY', KEYS[4], 'redriven', moved)
-  redis.call('PUBLISH', ARGV[3], 'redriven')
+  if redis.call('EXISTS', KEYS[5]) == 1 then
+    redis.call('PUBLISH', ARGV[3], 'redriven') -- only while a long poll may be parked, as enqueue.lua
+  end
 end
 return { moved, redis.call('ZCARD', KEYS[2]) }

@@ -3,6 +3,7 @@
 -- KEYS[1] ready
 -- KEYS[2] inflight
 -- KEYS[3] meta
+-- KEYS[4] polling
 -- ARGV[1] receipts
 -- ARGV[2] channel
 -- returns: the number of messages given back
@@ -22,5 +23,6 @@ for receipt in string.gmatch(ARGV[1], '%S+') do
     end
   end
 end
-if n > 0 then redis.call('PUBLISH', ARGV[2], 'released') end
+-- Published only while a long poll may be parked (KEYS[4], as enqueue.lua).
+if n > 0 and redis.call('EXISTS', KEYS[4]) == 1 then redis.call('PUBLISH', ARGV[2], 'released') end
 return n
