@@ -10,6 +10,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
 import { postJson } from '../client.js';
+import { hasWrk, load } from '../load.js';
 
 function percentile(samples: number[], p: number): number {
   if (samples.length === 0) return NaN;
@@ -138,10 +139,51 @@ async function httpWorkerCycles(ctx: BenchContext): Promise<LoadResult> {
 }
 
 /**
- * Submits to `baton.echo` from many loops (backlog kept bounded) and counts the tasks that reached SUCCESS,
- * read from the bench tenant's BullMQ queue, until the backlog is drained. Latency: of the submit request.
+ * Submits to `baton.echo` at full speed and counts the tasks that reached SUCCESS (read from the bench
+ * tenant's BullMQ queue) over the load and the drain of what it left queued. Latency: of the submit request.
+ * The submits come from wrk when it is installed, as in every fixed-request case: the node:http loops below
+ * took 30-50 % of the load CPU, which Redis shares, and left Baton 73-81 % busy (the case measured its own
+ * client). Without wrk, the loops (backlog kept bounded).
  */
 async function inProcessHandler(ctx: BenchContext): Promise<LoadResult> {
+  return hasWrk ? inProcessWithWrk(ctx) : inProcessWithLoops(ctx);
+}
+
+/** Tasks of `baton.echo` not yet finished (waiting, prioritized or running). */
+async function backlogOf(queue: Queue): Promise<number> {
+  const c = await queue.getJobCounts('waiting', 'prioritized', 'active');
+  return (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0);
+}
+
+async function inProcessWithWrk(ctx: BenchContext): Promise<LoadResult> {
+  const conn = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue('{baton.echo}', { connection: conn, prefix: 'baton:bench:t' });
+  try {
+    const completedBefore = await queue.getCompletedCount();
+    const started = performance.now();
+    const submits = await load({
+      method: 'POST',
+      url: `${ctx.baseUrl}/v1/tasks`,
+      headers: { ...ctx.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'baton.echo', payload: 1 }),
+    }, ctx.durationS, ctx.connections);
+    for (let i = 0; i < 500 && (await backlogOf(queue)) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    const elapsedS = (performance.now() - started) / 1000;
+    const perSec = ((await queue.getCompletedCount()) - completedBefore) / elapsedS;
+    return {
+      requestsPerSec: perSec,
+      p50Ms: submits.p50Ms,
+      p99Ms: submits.p99Ms,
+      errors: submits.errors + (submits.non2xx ?? 0),
+      note: `${Math.round(perSec)} tasks/s submit→SUCCESS in-process (submits by wrk; p50/p99 of the submit)`,
+    };
+  } finally {
+    await queue.close();
+    conn.disconnect();
+  }
+}
+
+async function inProcessWithLoops(ctx: BenchContext): Promise<LoadResult> {
   const conn = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue('{baton.echo}', { connection: conn, prefix: 'baton:bench:t' });
   const completedBefore = await queue.getCompletedCount();
@@ -151,8 +193,7 @@ async function inProcessHandler(ctx: BenchContext): Promise<LoadResult> {
   let stop = false;
   const poll = (async () => {
     while (!stop) {
-      const c = await queue.getJobCounts('waiting', 'prioritized', 'active');
-      backlog = (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0);
+      backlog = await backlogOf(queue);
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
