@@ -21,7 +21,11 @@ export interface ConnectionOptions {
   mode?: 'command' | 'subscriber' | 'blocking';
   /** ioredis auto-pipelining (measured by npm run bench; off by default: README says why). */
   autoPipelining?: boolean;
-  /** 'command' mode: one writev per event-loop turn instead of one write per command (coalesce.ts). */
+  /**
+   * 'command' and 'blocking' mode: one writev per event-loop turn instead of one write per command (coalesce.ts).
+   * The in-process handlers' connection ('blocking') carries BullMQ's per-job scripts; BullMQ's own BZPOPMIN
+   * runs on a duplicate it makes, which is not coalesced.
+   */
   coalesceWrites?: boolean;
   /** With coalesceWrites: flush as soon as a batch holds this many writes (coalesce.ts says why). */
   coalesceMaxWrites?: number;
@@ -61,7 +65,7 @@ export function createRedis(o: ConnectionOptions): RedisClient {
     ...(mode === 'subscriber' ? { autoResubscribe: false } : {}),
   };
   const client = newClient(o, base, mode);
-  if (mode === 'command' && o.coalesceWrites) coalesceWrites(client, o.coalesceMaxWrites);
+  if (mode !== 'subscriber' && o.coalesceWrites) coalesceWrites(client, o.coalesceMaxWrites);
   return client;
 }
 

@@ -20,10 +20,11 @@ function countWrites(client: Redis) {
   return counts;
 }
 
-async function client(t: { teardown(fn: () => unknown): void }, coalesce: boolean, maxWrites?: number) {
+async function client(t: { teardown(fn: () => unknown): void }, coalesce: boolean, maxWrites?: number, mode?: 'command' | 'blocking') {
   const c = createRedis({
     topology: { kind: 'standalone', url: redis.url },
     name: 'test:coalesce',
+    ...(mode !== undefined ? { mode } : {}),
     connectTimeoutMs: 2_000,
     commandTimeoutMs: 2_000,
     coalesceWrites: coalesce,
@@ -42,6 +43,13 @@ t.test('the commands of one turn leave in one batched write, with every reply in
   t.same(replies, Array.from({ length: 50 }, (_, i) => `m${i}`));
   t.equal(counts.write + counts.writev, 1, '50 commands, one socket write');
   t.equal(counts.writev, 1);
+});
+
+t.test('the in-process handlers\' connection (blocking mode) is coalesced too', async (t) => {
+  const c = await client(t, true, undefined, 'blocking');
+  const counts = countWrites(c);
+  t.same(await Promise.all(Array.from({ length: 20 }, (_, i) => c.echo(`b${i}`))), Array.from({ length: 20 }, (_, i) => `b${i}`));
+  t.equal(counts.write + counts.writev, 1, '20 commands, one socket write');
 });
 
 t.test('a batch is flushed once it holds maxWrites writes, so Redis can start on it within the turn', async (t) => {
