@@ -8,8 +8,9 @@
 // Baton, and every fixed-request case is measured in rounds: reference, case, reference, case, … Each round
 // gives a ratio from two adjacent runs; the row shows the median round.
 // Environment: BENCH_DURATION_S (seconds per run, default 4), BENCH_ROUNDS (3), BENCH_CONNECTIONS (50),
-// BENCH_ONLY (substring filter; several: comma-separated), BENCH_BATON_NODE_ARGS (extra node flags for Baton, e.g. to profile it under
-// load: "--cpu-prof --cpu-prof-dir=/tmp/prof"; node refuses --cpu-prof in NODE_OPTIONS).
+// BENCH_ONLY (substring filter; several: comma-separated), BENCH_BATON_NODE_ARGS (extra node flags for
+// Baton, e.g. to profile it under load: "--cpu-prof --cpu-prof-dir=/tmp/prof"; node refuses --cpu-prof in
+// NODE_OPTIONS).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -146,7 +146,14 @@ async function httpWorkerCycles(ctx: BenchContext): Promise<LoadResult> {
  * client). Without wrk, the loops (backlog kept bounded).
  */
 async function inProcessHandler(ctx: BenchContext): Promise<LoadResult> {
-  return hasWrk ? inProcessWithWrk(ctx) : inProcessWithLoops(ctx);
+  return hasWrk
+    ? completions(ctx, 'submits by wrk', () => load({
+      method: 'POST',
+      url: `${ctx.baseUrl}/v1/tasks`,
+      headers: { ...ctx.headers, 'content-type': 'application/json' },
+      body: JSON.stringify({ type: 'baton.echo', payload: 1 }),
+    }, ctx.durationS, ctx.connections))
+    : completions(ctx, 'submits by node:http loops', (queue) => submitLoops(ctx, queue));
 }
 
 /** Tasks of `baton.echo` not yet finished (waiting, prioritized or running). */
@@ -155,27 +162,22 @@ async function backlogOf(queue: Queue): Promise<number> {
   return (c.waiting ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0);
 }
 
-async function inProcessWithWrk(ctx: BenchContext): Promise<LoadResult> {
+/** Runs `submit` (the load), lets the backlog drain (bounded), and reports tasks finished per second over both. */
+async function completions(ctx: BenchContext, how: string, submit: (queue: Queue) => Promise<LoadResult>): Promise<LoadResult> {
   const conn = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue('{baton.echo}', { connection: conn, prefix: 'baton:bench:t' });
   try {
     const completedBefore = await queue.getCompletedCount();
     const started = performance.now();
-    const submits = await load({
-      method: 'POST',
-      url: `${ctx.baseUrl}/v1/tasks`,
-      headers: { ...ctx.headers, 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'baton.echo', payload: 1 }),
-    }, ctx.durationS, ctx.connections);
+    const submits = await submit(queue);
     for (let i = 0; i < 500 && (await backlogOf(queue)) > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    const elapsedS = (performance.now() - started) / 1000;
-    const perSec = ((await queue.getCompletedCount()) - completedBefore) / elapsedS;
+    const perSec = ((await queue.getCompletedCount()) - completedBefore) / ((performance.now() - started) / 1000);
     return {
       requestsPerSec: perSec,
       p50Ms: submits.p50Ms,
       p99Ms: submits.p99Ms,
       errors: submits.errors + (submits.non2xx ?? 0),
-      note: `${Math.round(perSec)} tasks/s submit→SUCCESS in-process (submits by wrk; p50/p99 of the submit)`,
+      note: `${Math.round(perSec)} tasks/s submit→SUCCESS in-process (${how}; p50/p99 of the submit)`,
     };
   } finally {
     await queue.close();
@@ -183,10 +185,8 @@ async function inProcessWithWrk(ctx: BenchContext): Promise<LoadResult> {
   }
 }
 
-async function inProcessWithLoops(ctx: BenchContext): Promise<LoadResult> {
-  const conn = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue('{baton.echo}', { connection: conn, prefix: 'baton:bench:t' });
-  const completedBefore = await queue.getCompletedCount();
+/** Submits from many node:http loops for durationS, pausing while the backlog exceeds 8 per loop. */
+async function submitLoops(ctx: BenchContext, queue: Queue): Promise<LoadResult> {
   const latencies: number[] = [];
   let errors = 0;
   let backlog = 0;
@@ -198,7 +198,6 @@ async function inProcessWithLoops(ctx: BenchContext): Promise<LoadResult> {
     }
   })();
   const deadline = Date.now() + ctx.durationS * 1000;
-  const started = performance.now();
   await Promise.all(
     Array.from({ length: loops(ctx) }, async () => {
       while (Date.now() < deadline) {
@@ -213,21 +212,9 @@ async function inProcessWithLoops(ctx: BenchContext): Promise<LoadResult> {
       }
     }),
   );
-  for (let i = 0; i < 500 && backlog > 0; i++) await new Promise((r) => setTimeout(r, 20));
-  const elapsedS = (performance.now() - started) / 1000;
   stop = true;
   await poll;
-  const done = (await queue.getCompletedCount()) - completedBefore;
-  await queue.close();
-  conn.disconnect();
-  const perSec = done / elapsedS;
-  return {
-    requestsPerSec: perSec,
-    p50Ms: percentile(latencies, 50),
-    p99Ms: percentile(latencies, 99),
-    errors,
-    note: `${Math.round(perSec)} tasks/s submit→SUCCESS in-process (p50/p99 of the submit)`,
-  };
+  return { requestsPerSec: latencies.length / ctx.durationS, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99), errors };
 }
 
 /** A claim parks; then a submit: time from sending the submit to the claim's answer. Sequential probes. */

@@ -12,7 +12,7 @@
 // runs a whole read buffer of commands before it writes any reply, so one batch of 50 enqueue scripts came
 // back all at once, some 800 µs later, and Baton sat idle meanwhile (84-86 % busy under the benchmark's
 // enqueue load). Flushing every 16 writes lets Redis start on the first ones while Baton still reads
-// requests: 99 % busy and 17.4-19.2 k → 21.8-22.5 k enqueues/s at the same CPU per request; cache hits and
+// requests: 99 % busy and 17.4-19.2 k → 21.6-22.5 k enqueues/s at the same CPU per request; cache hits and
 // PUTs, whose commands cost Redis little, were unchanged (measured on 2026-12-06, README: Benchmark).
 import type { Socket } from 'node:net';
 import type { Cluster, Redis } from 'ioredis';

@@ -179,13 +179,9 @@ export function createTasksService(o: TasksServiceOptions) {
 
   const typeChannel = (tenant: string, type: string) => keys.event(tenant, 'tasks', type);
   /**
-   * A task of this type became claimable: wake one local parked claim now, and one on every other instance.
-   * Types run by a built-in handler are never claimed over HTTP (claim refuses them): nobody to wake, and a
-   * PUBLISH would still reach every instance's subscriber.
-   */
-  /**
-   * A task of `type` can be claimed: wake a local parked claim at once, and other instances' claims over
-   * pub/sub, but only while a claim of the type may be parked somewhere (the claiming marker).
+   * A task of this type became claimable: wake one local parked claim now, and one on every other instance
+   * over pub/sub, but only while a claim of the type may be parked somewhere (the claiming marker). Types run
+   * by a built-in handler are never claimed over HTTP (claim refuses them): nobody to wake at all.
    */
   const announce = (tenant: string, type: string) => {
     if (handlers.has(type)) return;

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { auth, build, KEYS } from '../helpers/build.js';
 import { publishedDuring } from '../helpers/published.js';
+import { until } from '../helpers/servers.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
@@ -107,8 +108,8 @@ t.test('a submit is announced over pub/sub only while a claim of its type may be
   const waiting = b.inject({ method: 'POST', url: '/v1/workers/lonely/claim', headers: auth(), payload: { waitMs: 15_000 } });
   // Parked after the marker: the claim sets it, then parks for its last look (so parked 1 seen after the
   // marker exists is that last park, not the first look's).
-  for (let i = 0; i < 1500 && (await a.redis.exists(marker)) === 0; i++) await new Promise((r) => setTimeout(r, 5));
-  for (let i = 0; i < 1500 && !/baton_task_claims_parked 1\b/.test((await b.inject({ url: '/metrics' })).body); i++) await new Promise((r) => setTimeout(r, 5));
+  await until('the claim marked the type', async () => (await a.redis.exists(marker)) === 1, 7_500, 5);
+  await until('the claim parked', async () => /baton_task_claims_parked 1\b/.test((await b.inject({ url: '/metrics' })).body), 7_500, 5);
   t.ok((await a.redis.pttl(marker)) > 15_000, 'the marker outlives the longest claim wait');
   let id = '';
   const loud = await publishedDuring(a, channel, marker, async () => (id = (await submit()).json().id as string));

@@ -133,10 +133,11 @@ t.test('an in-process attempt whose task was revoked before it started does not 
   const jobId = decodeTaskId(id)!.jobId;
   await redis.client.set(app.keys.tasks.revoked('t1', 'webhook', jobId), JSON.stringify({ revokedAt: Date.now() }), 'PX', 60_000);
   const before = received.length;
-  for (let i = 0; i < 200 && (await redis.client.zscore('baton:t1:t:{webhook}:failed', jobId)) === null; i++) {
+  const failed = `${app.keys.tasks.bullPrefix('t1')}:${app.keys.tasks.queueName('webhook')}:failed`;
+  for (let i = 0; i < 200 && (await redis.client.zscore(failed, jobId)) === null; i++) {
     await new Promise((res) => setTimeout(res, 25));
   }
-  t.not(await redis.client.zscore('baton:t1:t:{webhook}:failed', jobId), null, 'the attempt failed, for good, without retries');
+  t.not(await redis.client.zscore(failed, jobId), null, 'the attempt failed, for good, without retries');
   t.equal(received.length, before, 'the webhook was never called');
   t.equal((await app.inject({ url: `/v1/tasks/${id}`, headers: auth() })).json().state, 'REVOKED');
 });
