@@ -1,5 +1,5 @@
 // A Baton HTTP worker in Node (built-in fetch only): claims tasks of TASK_TYPE, reports progress,
-// completes them or fails the attempt. Env: BATON_URL (default http://localhost:3000), BATON_API_KEY
+// completes them or fails the attempt, and takes the next task with the finish. Env: BATON_URL (default http://localhost:3000), BATON_API_KEY
 // (optional), TASK_TYPE (default "example"), MAX_TASKS (stop after this many; 0 = forever).
 const BASE = (process.env.BATON_URL ?? 'http://localhost:3000').replace(/\/$/, '');
 const KEY = process.env.BATON_API_KEY ?? '';
@@ -26,8 +26,12 @@ async function work(task, report) {
   return { echo: task.payload, by: 'node' };
 }
 
+const CLAIM = { waitMs: 20000, lockMs: 30000 };
+// A finish (complete or fail) can claim the next task in the same request (`next`): one request per task.
+let handedOver = null;
 for (let done = 0; MAX_TASKS === 0 || done < MAX_TASKS; ) {
-  const claimed = await call(`/v1/workers/${TYPE}/claim`, { waitMs: 20000, lockMs: 30000 });
+  const claimed = handedOver ? { status: 200, body: handedOver } : await call(`/v1/workers/${TYPE}/claim`, CLAIM);
+  handedOver = null;
   if (claimed.status === 204) continue;
   if (claimed.status !== 200) {
     console.error('claim failed', claimed.status, claimed.body);
@@ -39,11 +43,14 @@ for (let done = 0; MAX_TASKS === 0 || done < MAX_TASKS; ) {
     const r = await call(`/v1/tasks/${task.id}/progress`, { token, current, total, status });
     if (r.status === 409) throw new Error(r.body?.code ?? 'conflict'); // revoked or lock lost: stop
   };
+  done++;
+  const next = MAX_TASKS === 0 || done < MAX_TASKS ? { next: CLAIM } : {}; // the last one takes no next task
+  let finished;
   try {
     const result = await work(task, report);
-    await call(`/v1/tasks/${task.id}/complete`, { token, result });
+    finished = await call(`/v1/tasks/${task.id}/complete`, { token, result, ...next });
   } catch (err) {
-    await call(`/v1/tasks/${task.id}/fail`, { token, error: String(err?.message ?? err) });
+    finished = await call(`/v1/tasks/${task.id}/fail`, { token, error: String(err?.message ?? err), ...next });
   }
-  done++;
+  handedOver = finished.status === 200 ? (finished.body.next ?? null) : null;
 }

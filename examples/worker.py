@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A Baton HTTP worker in Python, standard library only.
 
-Claims tasks of TASK_TYPE, reports progress, completes them (or fails the attempt on an exception).
+Claims tasks of TASK_TYPE, reports progress, completes them (or fails the attempt on an exception), and
+takes the next task with the finish (`next`), so a busy worker sends one request per task.
 Env: BATON_URL (default http://localhost:3000), BATON_API_KEY (optional), TASK_TYPE (default "example"),
 MAX_TASKS (stop after this many tasks; 0 = run forever).
 """
@@ -42,10 +43,18 @@ def work(task, report):
     return {"echo": task["payload"], "by": "python"}
 
 
+CLAIM = {"waitMs": 20000, "lockMs": 30000}
+
+
 def main():
     done = 0
+    handed_over = None  # a task claimed by the last complete or fail (`next`): one request per task
     while MAX_TASKS == 0 or done < MAX_TASKS:
-        status, claimed = call("/v1/workers/%s/claim" % TYPE, {"waitMs": 20000, "lockMs": 30000})
+        if handed_over:
+            status, claimed = 200, handed_over
+        else:
+            status, claimed = call("/v1/workers/%s/claim" % TYPE, CLAIM)
+        handed_over = None
         if status == 204:
             continue
         if status != 200:
@@ -60,12 +69,14 @@ def main():
             if s == 409:  # revoked, or the lock was lost: stop working on it
                 raise RuntimeError(body.get("code", "conflict"))
 
+        done += 1
+        nxt = {"next": CLAIM} if MAX_TASKS == 0 or done < MAX_TASKS else {}  # the last one takes no next task
         try:
             result = work(task, report)
-            call("/v1/tasks/%s/complete" % tid, {"token": token, "result": result})
+            s, body = call("/v1/tasks/%s/complete" % tid, dict({"token": token, "result": result}, **nxt))
         except Exception as e:  # a failed attempt: Baton retries it with backoff while attempts remain
-            call("/v1/tasks/%s/fail" % tid, {"token": token, "error": str(e)})
-        done += 1
+            s, body = call("/v1/tasks/%s/fail" % tid, dict({"token": token, "error": str(e)}, **nxt))
+        handed_over = body.get("next") if s == 200 and body else None
 
 
 if __name__ == "__main__":

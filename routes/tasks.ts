@@ -73,6 +73,25 @@ const Submitted = z
 const Token = z.string().min(1).max(200).describe('The token from the claim');
 const LockMs = z.number().int().min(LOCK_MIN_MS).max(LOCK_MAX_MS);
 const Lease = z.object({ id: TaskId, lockMs: z.number().int(), expiresAt: z.string() });
+const ClaimOptions = z
+  .object({
+    waitMs: z.number().int().min(0).max(CLAIM_MAX_WAIT_MS).optional(),
+    lockMs: LockMs.optional().describe('How long the task stays yours without a heartbeat (default 30000)'),
+  })
+  .strict();
+const Claimed = z
+  .object({
+    task: z.object({ id: TaskId, type: z.string(), payload: z.unknown(), attempt: z.number().int() }),
+    token: Token,
+    lockMs: z.number().int(),
+    expiresAt: z.string(),
+  })
+  .meta({ example: { task: { id: 'c2VuZC1lbWFpbHx0M2Y0', type: 'send-email', payload: { to: 'ada@example.com' }, attempt: 1 }, token: '4b0c…', lockMs: 30000, expiresAt: '2026-01-01T00:00:31.000Z' } });
+/** `next` on complete and fail: claim the next task of the same type in the same request (one round trip per task). */
+const NextClaim = ClaimOptions.optional().describe(
+  'Claim the next task of the same type in this request, as POST /v1/workers/{type}/claim with these options would; the answer carries it in `next` (null when none came within waitMs)',
+);
+const NextClaimed = Claimed.nullable().optional().describe('The next task, when `next` was asked for; null when none came within waitMs');
 
 const ScheduleTask = z
   .object({
@@ -257,25 +276,13 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
       tags: wtags, summary: 'Claim the next task of a type',
       description: `Long-polls up to waitMs (≤ ${CLAIM_MAX_WAIT_MS}) for a task, woken by the submit (no polling). 200 with the task, its attempt number and a token (the task is locked for lockMs; heartbeat or progress to keep it), or 204 when none came.`,
       params: z.object({ type: identifierSchema }),
-      body: z
-        .object({
-          waitMs: z.number().int().min(0).max(CLAIM_MAX_WAIT_MS).optional(),
-          lockMs: LockMs.optional().describe('How long the task stays yours without a heartbeat (default 30000)'),
-        })
-        .strict()
+      body: ClaimOptions
         .nullable()
         .default(null)
         .describe('May be left out: no wait, default lock')
         .meta({ example: { waitMs: 20000, lockMs: 30000 } }),
       response: {
-        200: z
-          .object({
-            task: z.object({ id: TaskId, type: z.string(), payload: z.unknown(), attempt: z.number().int() }),
-            token: Token,
-            lockMs: z.number().int(),
-            expiresAt: z.string(),
-          })
-          .meta({ example: { task: { id: 'c2VuZC1lbWFpbHx0M2Y0', type: 'send-email', payload: { to: 'ada@example.com' }, attempt: 1 }, token: '4b0c…', lockMs: 30000, expiresAt: '2026-01-01T00:00:31.000Z' } }),
+        200: Claimed,
         204: z.null().describe('No task came within waitMs'),
         ...problems(),
       },
@@ -315,33 +322,43 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post('/v1/tasks/:id/complete', {
     config: scope,
     schema: {
-      tags: wtags, summary: 'Finish a task with its result', description: 'SUCCESS with `result` (kept for the retention period).',
+      tags: wtags, summary: 'Finish a task with its result', description: 'SUCCESS with `result` (kept for the retention period). With `next`, the same request then claims the next task of the type (a worker needs one request per task instead of two); the completion stands whatever the claim finds.',
       params: IdParams,
-      body: z.object({ token: Token, result: z.unknown().optional() }).strict().meta({ example: { token: '4b0c…', result: { sent: true } } }),
-      response: { 200: z.object({ id: TaskId, state: z.literal('SUCCESS') }), ...problems(404, 409, 413) },
+      body: z.object({ token: Token, result: z.unknown().optional(), next: NextClaim }).strict()
+        .meta({ example: { token: '4b0c…', result: { sent: true }, next: { waitMs: 20000 } } }),
+      response: { 200: z.object({ id: TaskId, state: z.literal('SUCCESS'), next: NextClaimed }), ...problems(404, 409, 413) },
     },
-  }, async (request) => service.complete(request.auth.tenant, request.params.id, request.body.token, request.body.result));
+  }, async (request, reply) => {
+    const { token, result, next } = request.body;
+    const done = await service.complete(request.auth.tenant, request.params.id, token, result);
+    return next ? { ...done, next: await service.claimNext(request.auth.tenant, request.params.id, next, clientGone(reply)) } : done;
+  });
 
   app.post('/v1/tasks/:id/fail', {
     config: scope,
     schema: {
       tags: wtags, summary: 'Fail an attempt',
-      description: 'A failed attempt: RETRY after the backoff while attempts remain, else FAILURE. `retry: false` fails it for good.',
+      description: 'A failed attempt: RETRY after the backoff while attempts remain, else FAILURE. `retry: false` fails it for good. With `next`, the same request then claims the next task of the type, as on complete.',
       params: IdParams,
       body: z
         .object({
           token: Token,
           error: z.union([z.string().min(1).max(4096), z.record(z.string(), z.unknown())]),
           retry: z.boolean().default(true),
+          next: NextClaim,
         })
         .strict()
         .meta({ example: { token: '4b0c…', error: 'SMTP server unreachable', retry: true } }),
-      response: { 200: z.object({ id: TaskId, state: z.enum(['RETRY', 'FAILURE']), nextAttemptAt: z.string().optional() }), ...problems(404, 409) },
+      response: {
+        200: z.object({ id: TaskId, state: z.enum(['RETRY', 'FAILURE']), nextAttemptAt: z.string().optional(), next: NextClaimed }),
+        ...problems(404, 409),
+      },
     },
-  }, async (request) => {
-    const { token, error, retry } = request.body;
+  }, async (request, reply) => {
+    const { token, error, retry, next } = request.body;
     const message = typeof error === 'string' ? error : JSON.stringify(error).slice(0, 4096);
-    return service.fail(request.auth.tenant, request.params.id, token, message, retry);
+    const done = await service.fail(request.auth.tenant, request.params.id, token, message, retry);
+    return next ? { ...done, next: await service.claimNext(request.auth.tenant, request.params.id, next, clientGone(reply)) } : done;
   });
 
   // ---- schedules ----

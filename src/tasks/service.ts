@@ -639,6 +639,20 @@ export function createTasksService(o: TasksServiceOptions) {
     }
   }
 
+  /**
+   * `next` on complete and fail: the claim a worker would send next, in the same request. The finish before it
+   * stands whatever happens here, so a claim that breaks (Redis gone mid-way) answers null, which a worker reads
+   * as "nothing now, claim again", rather than an error that would make it repeat a finish already done.
+   */
+  async function claimNext(tenant: string, id: string, opts: { waitMs?: number; lockMs?: number }, signal?: AbortSignal): Promise<ClaimResult | null> {
+    try {
+      return await claim(tenant, decode(id).type, opts, signal);
+    } catch (err) {
+      o.log?.warn({ err: (err as Error).message }, 'the claim after a finished task failed; answered next: null');
+      return null;
+    }
+  }
+
   /** Checks shared by every worker call: the task exists, is not revoked, and the attempt has not timed out. */
   async function held(tenant: string, id: string, token: string) {
     const { e, type, jobId, job, tombstone } = await load(tenant, id);
@@ -1007,7 +1021,7 @@ export function createTasksService(o: TasksServiceOptions) {
 
   return {
     submit, get, list, revoke, retry,
-    claim, heartbeat, progress, complete, fail,
+    claim, claimNext, heartbeat, progress, complete, fail,
     events,
     putSchedule, getSchedule, listSchedules, deleteSchedule,
     startHandlers, queueCounts, dashboardQueues, stopWaiting, close,

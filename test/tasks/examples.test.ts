@@ -39,12 +39,14 @@ for (const [lang, cmd, args] of workers) {
     const app = await build(t, redis.url, { listen: true });
     const type = `example-${lang}`;
     const ids: string[] = [];
-    for (const n of [1, 2]) {
+    for (const n of [1, 2, 3]) {
       const r = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type, payload: { n } } });
       ids.push(r.json().id);
     }
     const { code, stderr } = await run(cmd, args, { BATON_URL: app.baseUrl, BATON_API_KEY: KEYS.t1, TASK_TYPE: type, MAX_TASKS: '2' });
     t.equal(code, 0, stderr);
+    const third = (await app.inject({ url: `/v1/tasks/${ids.pop()}`, headers: auth() })).json();
+    t.equal(third.state, 'PENDING', 'after MAX_TASKS the worker stops without taking another task (no `next` on the last)');
     for (const [i, id] of ids.entries()) {
       const v = (await app.inject({ url: `/v1/tasks/${id}`, headers: auth() })).json();
       t.equal(v.state, 'SUCCESS', `${lang} task ${i + 1}`);

@@ -119,6 +119,56 @@ t.test('a submit is announced over pub/sub only while a claim of its type may be
   t.equal(got.json().task.id, id, 'the claim on the other instance got the task');
 });
 
+t.test('complete and fail with `next` claim the next task of the type in the same request', async (t) => {
+  const app = await build(t, redis.url);
+  const post = (url: string, payload: object) => app.inject({ method: 'POST', url, headers: auth(), payload });
+  const submit = async (type: string, payload: unknown) => (await post('/v1/tasks', { type, payload })).json().id as string;
+  const stateOf = async (id: string) => (await app.inject({ url: `/v1/tasks/${id}`, headers: auth() })).json().state as string;
+  const a = await submit('chain', 'a');
+  const b = await submit('chain', 'b');
+  const other = await submit('elsewhere', 'x');
+  const first = (await post('/v1/workers/chain/claim', { waitMs: 0 })).json();
+  t.equal(first.task.id, a);
+
+  const bad = await post(`/v1/tasks/${a}/complete`, { token: first.token, result: 1, next: { waitMs: 60_000 } });
+  t.equal(bad.statusCode, 400, 'a bad `next` is refused before anything happens');
+  t.equal(await stateOf(a), 'STARTED', 'and the task was not completed');
+  const stale = await post(`/v1/tasks/${a}/complete`, { token: 'not-the-token', result: 1, next: { waitMs: 0 } });
+  t.equal(stale.statusCode, 409, 'a stale token is refused');
+  t.equal(await stateOf(b), 'PENDING', 'and claims nothing');
+
+  const done = await post(`/v1/tasks/${a}/complete`, { token: first.token, result: 'A', next: { waitMs: 0, lockMs: 5000 } });
+  t.equal(done.statusCode, 200, done.body);
+  const d = done.json();
+  t.equal(d.state, 'SUCCESS');
+  t.equal(await stateOf(a), 'SUCCESS');
+  t.equal(d.next.task.id, b, 'the next task of the same type, not of another type');
+  t.same(d.next.task.payload, 'b');
+  t.equal(d.next.lockMs, 5000);
+  t.not(d.next.token, first.token, 'a fresh token for the next task');
+  t.equal(await stateOf(b), 'STARTED');
+  t.equal(await stateOf(other), 'PENDING');
+
+  const failed = await post(`/v1/tasks/${b}/fail`, { token: d.next.token, error: 'no', retry: false, next: { waitMs: 0 } });
+  t.equal(failed.statusCode, 200, failed.body);
+  t.equal(failed.json().state, 'FAILURE');
+  t.equal(failed.json().next, null, 'nothing left: next is null');
+
+  // A parked `next` is woken by a submit, like a claim.
+  const c = await submit('chain', 'c');
+  const third = (await post('/v1/workers/chain/claim', { waitMs: 0 })).json();
+  t.equal(third.task.id, c);
+  const parked = post(`/v1/tasks/${c}/complete`, { token: third.token, next: { waitMs: 15_000 } });
+  await until('the next claim parked', async () => /baton_task_claims_parked 1\b/.test((await app.inject({ url: '/metrics' })).body), 7_500, 5);
+  t.equal(await stateOf(c), 'SUCCESS', 'completed before the claim parked');
+  const e = await submit('chain', 'e');
+  const woken = await parked;
+  t.equal(woken.statusCode, 200);
+  t.equal(woken.json().next.task.id, e);
+  const plain = await post(`/v1/tasks/${e}/complete`, { token: woken.json().next.token, result: 1 });
+  t.notOk('next' in plain.json(), 'without `next`, the answer has none');
+});
+
 t.test('unknown and malformed ids are 404', async (t) => {
   const app = await build(t, redis.url);
   for (const id of ['nope', Buffer.from('resize|t123').toString('base64url'), 'a'.repeat(30)]) {
