@@ -26,6 +26,15 @@ export interface TaskData {
   revoked?: boolean;
 }
 type TaskJob = Job<TaskData, unknown, string>;
+interface ClaimedJob {
+  tenant: string;
+  id: string;
+  type: string;
+  job: TaskJob;
+  worker: Worker<TaskData, unknown, string>;
+}
+/** Claims remembered for their finish (claimedJobs); beyond it the oldest is forgotten. */
+const CLAIMED_JOBS_MAX = 5000;
 
 export interface SubmitInput {
   type: string;
@@ -124,6 +133,7 @@ export interface ScheduleView extends ScheduleInput {
 export type StreamItem = { kind: 'state'; id: string; view: TaskView } | { kind: 'keepalive' };
 
 const notFound = (what = 'task') => new AppError('not_found', `No such ${what}`);
+const revokedError = () => new AppError('task_revoked', 'The task was revoked: stop working on it');
 const tokenInvalid = (detail = 'The token is stale or belongs to another claim: the task was not changed') =>
   new AppError('task_token_invalid', detail);
 
@@ -174,6 +184,14 @@ export function createTasksService(o: TasksServiceOptions) {
   let closed = false;
   const instance = randomUUID().slice(0, 8);
   const waiters = createClaimWaiters(notifier, instance);
+  /**
+   * Jobs this instance handed out by claims, by token, so the worker's complete or fail skips reloading the job
+   * (an HGETALL and the tombstone GET before BullMQ's finishing script: the revoke check moves to after a
+   * refusal, see refusal()). Taken out on first use; first in, first out beyond CLAIMED_JOBS_MAX, which forgets
+   * the claims of workers that vanished. The payload is dropped: a finish needs the job's options, not its data.
+   * A finish on another instance, or after a restart, loads the job as before.
+   */
+  const claimedJobs = new Map<string, ClaimedJob>();
   /** Aborted when the app starts closing: parked claims answer 204 at once instead of holding the shutdown. */
   const shutdown = new AbortController();
 
@@ -606,12 +624,16 @@ export function createTasksService(o: TasksServiceOptions) {
         const id = encodeTaskId(type, job.id);
         publishState(tenant, id, 'started');
         o.metrics?.transition(type, 'STARTED');
-        return {
+        const claimed = {
           task: { id, type, payload: job.data.payload, attempt: job.attemptsStarted || 1 },
           token,
           lockMs,
           expiresAt: new Date(Date.now() + lockMs).toISOString(),
         };
+        job.data = { ...job.data, payload: null };
+        claimedJobs.set(token, { tenant, id, type, job, worker });
+        if (claimedJobs.size > CLAIMED_JOBS_MAX) claimedJobs.delete(claimedJobs.keys().next().value!);
+        return claimed;
       }
       if (!wait) return null;
       if (!marked) {
@@ -655,20 +677,45 @@ export function createTasksService(o: TasksServiceOptions) {
 
   /** Checks shared by every worker call: the task exists, is not revoked, and the attempt has not timed out. */
   async function held(tenant: string, id: string, token: string) {
-    const { e, type, jobId, job, tombstone } = await load(tenant, id);
-    if (tombstone) throw new AppError('task_revoked', 'The task was revoked: stop working on it');
+    const { type, job, tombstone } = await load(tenant, id);
+    if (tombstone) throw revokedError();
     if (!job) throw notFound();
+    return { type, job, deadline: await inTime(tenant, type, id, job, token) };
+  }
+
+  /** The attempt's deadline (timeoutMs); past it, the attempt is failed and the caller's token refused. */
+  async function inTime(tenant: string, type: string, id: string, job: TaskJob, token: string): Promise<number | undefined> {
     const timeoutMs = job.data?.timeoutMs;
-    if (timeoutMs && job.processedOn && Date.now() > job.processedOn + timeoutMs) {
-      try {
-        await failJob(tenant, type, id, job, token, new Error(`timed out after ${timeoutMs} ms`));
-      } catch (err) {
-        if (!isLockError(err)) throw err;
-        throw tokenInvalid();
-      }
-      throw tokenInvalid(`The attempt timed out after ${timeoutMs} ms (timeoutMs) and was failed`);
+    if (!timeoutMs || !job.processedOn) return undefined;
+    if (Date.now() <= job.processedOn + timeoutMs) return job.processedOn + timeoutMs;
+    try {
+      await failJob(tenant, type, id, job, token, new Error(`timed out after ${timeoutMs} ms`));
+    } catch (err) {
+      if (!isLockError(err)) throw err;
+      throw tokenInvalid();
     }
-    return { e, type, jobId, job, deadline: timeoutMs && job.processedOn ? job.processedOn + timeoutMs : undefined };
+    throw tokenInvalid(`The attempt timed out after ${timeoutMs} ms (timeoutMs) and was failed`);
+  }
+
+  /**
+   * held() for a finish (complete, fail): the job this instance's claim handed out under this token when it is
+   * still here (its worker not closed since), else loaded. The revoke check then happens on refusal.
+   */
+  async function finishing(tenant: string, id: string, token: string) {
+    const c = claimedJobs.get(token);
+    if (c) {
+      claimedJobs.delete(token);
+      if (c.tenant === tenant && c.id === id && (await entry(tenant, c.type)).worker === c.worker) {
+        return { type: c.type, job: c.job, deadline: await inTime(tenant, c.type, id, c.job, token) };
+      }
+    }
+    return held(tenant, id, token);
+  }
+
+  /** BullMQ refused a finish for the lock: a revoke failed the task meanwhile (task_revoked), or the token is stale. */
+  async function refusal(tenant: string, id: string): Promise<AppError> {
+    const { type, jobId } = decode(id);
+    return (await readTombstone(tenant, type, jobId)) ? revokedError() : tokenInvalid();
   }
 
   async function extend(job: TaskJob, token: string, lockMs: number, deadline: number | undefined) {
@@ -697,11 +744,11 @@ export function createTasksService(o: TasksServiceOptions) {
     if (size > config.limits.payloadBytes) {
       throw new AppError('payload_too_large', `result is ${size} bytes; the limit is ${config.limits.payloadBytes} (BATON_MAX_PAYLOAD_BYTES)`);
     }
-    const { type, job } = await held(tenant, id, token);
+    const { type, job } = await finishing(tenant, id, token);
     try {
       await job.moveToCompleted(result ?? null, token, false);
     } catch (err) {
-      if (isLockError(err)) throw tokenInvalid();
+      if (isLockError(err)) throw await refusal(tenant, id);
       throw err;
     }
     publishState(tenant, id, 'completed');
@@ -722,11 +769,11 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   async function fail(tenant: string, id: string, token: string, error: string, retryIt = true) {
-    const { type, job } = await held(tenant, id, token);
+    const { type, job } = await finishing(tenant, id, token);
     try {
       return await failJob(tenant, type, id, job, token, retryIt ? new Error(error) : new UnrecoverableError(error));
     } catch (err) {
-      if (isLockError(err)) throw tokenInvalid();
+      if (isLockError(err)) throw await refusal(tenant, id);
       throw err;
     }
   }

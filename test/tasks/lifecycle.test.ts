@@ -188,6 +188,37 @@ t.test('timeoutMs fails an attempt that runs too long', async (t) => {
   t.match(s.error, /timed out/);
 });
 
+t.test('timeoutMs: a complete after the deadline is refused and fails the attempt', async (t) => {
+  const app = await build(t, redis.url);
+  const id = await submit(app, { type: 'late', payload: 1, timeoutMs: 200 });
+  const c = await claim(app, 'late');
+  await new Promise((r) => setTimeout(r, 300)); // the timeout itself is what is tested
+  const r = await post(app, `/v1/tasks/${id}/complete`, { token: c.token, result: 1 });
+  t.equal(r.statusCode, 409, 'refused on the claiming instance too, where the claimed job is at hand');
+  t.match(r.json().detail, /timed out/);
+  t.equal((await status(app, id)).state, 'FAILURE');
+});
+
+t.test('a finish on the claiming instance and one on another agree; the task keeps its payload', async (t) => {
+  const a = await build(t, redis.url);
+  const b = await build(t, redis.url);
+  const x = await submit(a, { type: 'two', payload: { big: 'x'.repeat(100) }, attempts: 2, backoff: { type: 'fixed', delayMs: 1 } });
+  const y = await submit(a, { type: 'two', payload: 'y' });
+  const cx = await claim(a, 'two');
+  const cy = await claim(a, 'two');
+  t.equal(cx.task.id, x);
+  const fx = await post(a, `/v1/tasks/${x}/fail`, { token: cx.token, error: 'once' });
+  t.equal(fx.json().state, 'RETRY', 'failed on the instance that claimed it');
+  const again = await claim(a, 'two', { waitMs: 5000 });
+  t.equal(again.task.id, x);
+  t.same(again.task.payload, { big: 'x'.repeat(100) }, 'the retry gets the payload: the claim kept nothing it could write back');
+  t.equal((await post(b, `/v1/tasks/${y}/complete`, { token: cy.token, result: 'from b' })).statusCode, 200, 'completed on another instance');
+  t.equal((await post(a, `/v1/tasks/${y}/complete`, { token: cy.token, result: 'again' })).json().code, 'task_token_invalid', 'once only');
+  t.equal((await post(b, `/v1/tasks/${x}/complete`, { token: cx.token, result: 'stale' })).json().code, 'task_token_invalid', 'the first attempt\'s token is stale');
+  t.equal((await post(a, `/v1/tasks/${x}/complete`, { token: again.token, result: 'from a' })).statusCode, 200);
+  t.same([(await status(a, x)).result, (await status(a, y)).result], ['from a', 'from b']);
+});
+
 t.test('Redis down → 503 problems', async (t) => {
   const app = await build(t, redis.url);
   const id = await submit(app, { type: 'down', payload: 1 });
