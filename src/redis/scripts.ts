@@ -17,12 +17,19 @@ export interface ScriptDefinition<K extends readonly string[], A extends readonl
   keys: K;
   /** ARGV names in order, as the header lists them. */
   args: A;
+  /**
+   * The KEYS and ARGV repeat as groups, one per item: KEYS[i] and ARGV[(i-1)*#args+1 …], so one call handles a
+   * batch (runMany). The header lists one group.
+   */
+  repeated?: boolean;
 }
 
 export interface Script<K extends readonly string[], A extends readonly string[], R> {
   readonly definition: ScriptDefinition<K, A>;
   readonly source: string;
   run(client: RedisClient, keys: { [I in keyof K]: string }, args: { [I in keyof A]: Arg }): Promise<R>;
+  /** A script defined with `repeated`: every group's keys, then every group's args, in the same order. */
+  runMany(client: RedisClient, keys: readonly string[], args: readonly Arg[]): Promise<R>;
 }
 
 const registry: Script<readonly string[], readonly string[], unknown>[] = [];
@@ -37,18 +44,28 @@ export function defineScript<R, const K extends readonly string[] = readonly str
   if (registry.some((s) => s.definition.name === definition.name)) {
     throw new Error(`script ${definition.name} defined twice`);
   }
+  const command = (client: RedisClient) => {
+    let names = definedOn.get(client);
+    if (!names) definedOn.set(client, (names = new Set()));
+    if (!names.has(definition.name)) {
+      // A repeated script takes its number of keys as the first argument (ioredis: numberOfKeys left out).
+      client.defineCommand(definition.name, { numberOfKeys: definition.repeated ? undefined : definition.keys.length, lua: source });
+      names.add(definition.name);
+    }
+    return (client as unknown as Callable)[definition.name] as (...a: Arg[]) => Promise<unknown>;
+  };
   const script: Script<K, A, R> = {
     definition,
     source,
     async run(client, keys, args) {
-      let names = definedOn.get(client);
-      if (!names) definedOn.set(client, (names = new Set()));
-      if (!names.has(definition.name)) {
-        client.defineCommand(definition.name, { numberOfKeys: definition.keys.length, lua: source });
-        names.add(definition.name);
-      }
-      const fn = (client as unknown as Callable)[definition.name] as (...a: Arg[]) => Promise<unknown>;
-      return (await fn.call(client, ...(keys as readonly string[]), ...(args as readonly Arg[]))) as R;
+      const k = keys as readonly string[];
+      const fn = command(client);
+      if (definition.repeated) return (await fn.call(client, k.length, ...k, ...(args as readonly Arg[]))) as R;
+      return (await fn.call(client, ...k, ...(args as readonly Arg[]))) as R;
+    },
+    async runMany(client, keys, args) {
+      if (!definition.repeated) throw new Error(`script ${definition.name} is not defined as repeated`);
+      return (await command(client).call(client, keys.length, ...keys, ...args)) as R;
     },
   };
   registry.push(script as Script<readonly string[], readonly string[], unknown>);

@@ -16,6 +16,7 @@ import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
 import { defineScript } from '../redis/scripts.js';
 import { createClaimWaiters } from './claim-waiters.js';
+import { createMarkedPublisher } from './marked-publisher.js';
 import type { TaskHandler } from './handlers/index.js';
 import { FINAL_STATES, REVOKED_REASON, bullStatesFor, toTaskView, type BullState, type RevokedTombstone, type TaskState, type TaskView } from './state.js';
 
@@ -84,17 +85,6 @@ const CLAIMING_MARK_MS = CLAIM_MAX_WAIT_MS + 5_000;
 export const LOCK_MIN_MS = 100;
 export const LOCK_MAX_MS = 3_600_000;
 const MAX_SCHEDULES = 1000;
-
-/**
- * PUBLISH only while a marker exists: a state change while an event stream watches the task, a claimable task
- * while a claim of its type may be parked (lua/publish-marked.lua says why).
- */
-const publishMarked = defineScript<number>({
-  name: 'batonTaskPublishMarked',
-  file: new URL('./lua/publish-marked.lua', import.meta.url),
-  keys: ['marker'] as const,
-  args: ['channel', 'message'] as const,
-});
 
 /** The revocation check and the 'started' announcement of an in-process attempt, in one round trip (lua/task-start.lua). */
 const taskStart = defineScript<number>({
@@ -184,6 +174,7 @@ export function createTasksService(o: TasksServiceOptions) {
   let closed = false;
   const instance = randomUUID().slice(0, 8);
   const waiters = createClaimWaiters(notifier, instance);
+  const publishIfMarked = createMarkedPublisher(redis);
   /**
    * Jobs this instance handed out by claims, by token, so the worker's complete or fail skips reloading the job
    * (an HGETALL and the tombstone GET before BullMQ's finishing script: the revoke check moves to after a
@@ -205,7 +196,7 @@ export function createTasksService(o: TasksServiceOptions) {
     if (handlers.has(type)) return;
     const channel = typeChannel(tenant, type);
     waiters.wakeOne(channel);
-    publishMarked.run(redis, [keys.tasks.claiming(tenant, type)], [channel, instance]).catch(() => undefined);
+    publishIfMarked(keys.tasks.claiming(tenant, type), channel, instance);
   };
   const taskChannel = (tenant: string, id: string) => keys.event(tenant, 'task', id);
   const publish = (channel: string, message: string) => {
@@ -213,7 +204,7 @@ export function createTasksService(o: TasksServiceOptions) {
   };
   /** A state change of a task, for its event streams: published only while one watches (see events()). */
   const publishTaskState = (tenant: string, type: string, jobId: string, message: string, id = encodeTaskId(type, jobId)) => {
-    publishMarked.run(redis, [keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, id), message]).catch(() => undefined);
+    publishIfMarked(keys.tasks.watched(tenant, type, jobId), taskChannel(tenant, id), message);
   };
   /** The same, from the task's id. */
   const publishState = (tenant: string, id: string, message: string) => {

@@ -21,6 +21,9 @@ export async function publishedDuring(
   const stop = deps.notifier.listen(channel, (m) => (m === 'probe' ? probed() : seen.push(m)));
   try {
     await act();
+    // Publishes of a marker (src/tasks/marked-publisher.ts) go out in the check phase of the turn that asked
+    // for them: let that phase pass, so the probe queues behind them.
+    await new Promise((r) => setImmediate(r));
     await deps.redis.eval("return redis.call('PUBLISH', ARGV[1], ARGV[2])", 1, slotKey, channel, 'probe');
     await probe;
     return seen;
