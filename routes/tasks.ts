@@ -330,8 +330,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   }, async (request, reply) => {
     const { token, result, next } = request.body;
-    const done = await service.complete(request.auth.tenant, request.params.id, token, result);
-    return next ? { ...done, next: await service.claimNext(request.auth.tenant, request.params.id, next, clientGone(reply)) } : done;
+    return service.complete(request.auth.tenant, request.params.id, token, result, next, next ? clientGone(reply) : undefined);
   });
 
   app.post('/v1/tasks/:id/fail', {

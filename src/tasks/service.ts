@@ -34,6 +34,10 @@ interface ClaimedJob {
   job: TaskJob;
   worker: Worker<TaskData, unknown, string>;
 }
+type ClaimOptions = { waitMs?: number; lockMs?: number };
+type FromJobData = { nextJobFromJobData(data: unknown, id: string, token: string): Promise<unknown> };
+/** handOut(): the job was revoked and failed as such; the claim looks for another. */
+const REVOKED_LOOK_AGAIN = Symbol('revoked: look again');
 /** Claims remembered for their finish (claimedJobs); beyond it the oldest is forgotten. */
 const CLAIMED_JOBS_MAX = 5000;
 
@@ -576,6 +580,39 @@ export function createTasksService(o: TasksServiceOptions) {
     return first[1] !== undefined ? Math.floor(Number(first[1]) / 0x1000) : undefined;
   }
 
+  /**
+   * A job fetched and locked with `token` (by a claim, or by the script that completed the worker's last task),
+   * made the claim's answer. A job revoked meanwhile is failed as such (the caller looks again); a client gone
+   * meanwhile gets nothing and the job goes back at once.
+   */
+  async function handOut(
+    tenant: string, type: string, worker: Worker<TaskData, unknown, string>, job: TaskJob, token: string, lockMs: number, signal?: AbortSignal,
+  ): Promise<ClaimResult | null | typeof REVOKED_LOOK_AGAIN> {
+    if (job.data?.revoked) {
+      await job.moveToFailed(new UnrecoverableError(REVOKED_REASON), token).catch(() => undefined);
+      return REVOKED_LOOK_AGAIN;
+    }
+    if (signal?.aborted) {
+      await job.moveToWait(token).catch(() => undefined);
+      announce(tenant, type);
+      return null;
+    }
+    if (lockMs !== defaultLockMs) await job.extendLock(token, lockMs);
+    const id = encodeTaskId(type, job.id!);
+    publishState(tenant, id, 'started');
+    o.metrics?.transition(type, 'STARTED');
+    const claimed = {
+      task: { id, type, payload: job.data.payload, attempt: job.attemptsStarted || 1 },
+      token,
+      lockMs,
+      expiresAt: new Date(Date.now() + lockMs).toISOString(),
+    };
+    job.data = { ...job.data, payload: null };
+    claimedJobs.set(token, { tenant, id, type, job, worker });
+    if (claimedJobs.size > CLAIMED_JOBS_MAX) claimedJobs.delete(claimedJobs.keys().next().value!);
+    return claimed;
+  }
+
   async function claim(tenant: string, type: string, opts: { waitMs?: number; lockMs?: number }, signal?: AbortSignal): Promise<ClaimResult | null> {
     if (handlers.has(type)) {
       throw new AppError('bad_request', `Tasks of type "${type}" run in Baton's built-in handler; HTTP workers cannot claim them`);
@@ -598,33 +635,11 @@ export function createTasksService(o: TasksServiceOptions) {
         wait?.cancel();
         throw err;
       }
-      if (job?.id && job.data?.revoked) {
-        wait?.cancel();
-        await job.moveToFailed(new UnrecoverableError(REVOKED_REASON), token).catch(() => undefined);
-        continue;
-      }
       if (job?.id) {
         wait?.cancel();
-        if (signal?.aborted) {
-          // The client left while we fetched: hand the job back at once.
-          await job.moveToWait(token).catch(() => undefined);
-          announce(tenant, type);
-          return null;
-        }
-        if (lockMs !== defaultLockMs) await job.extendLock(token, lockMs);
-        const id = encodeTaskId(type, job.id);
-        publishState(tenant, id, 'started');
-        o.metrics?.transition(type, 'STARTED');
-        const claimed = {
-          task: { id, type, payload: job.data.payload, attempt: job.attemptsStarted || 1 },
-          token,
-          lockMs,
-          expiresAt: new Date(Date.now() + lockMs).toISOString(),
-        };
-        job.data = { ...job.data, payload: null };
-        claimedJobs.set(token, { tenant, id, type, job, worker });
-        if (claimedJobs.size > CLAIMED_JOBS_MAX) claimedJobs.delete(claimedJobs.keys().next().value!);
-        return claimed;
+        const out = await handOut(tenant, type, worker, job, token, lockMs, signal);
+        if (out === REVOKED_LOOK_AGAIN) continue;
+        return out;
       }
       if (!wait) return null;
       if (!marked) {
@@ -697,10 +712,10 @@ export function createTasksService(o: TasksServiceOptions) {
     if (c) {
       claimedJobs.delete(token);
       if (c.tenant === tenant && c.id === id && (await entry(tenant, c.type)).worker === c.worker) {
-        return { type: c.type, job: c.job, deadline: await inTime(tenant, c.type, id, c.job, token) };
+        return { type: c.type, job: c.job, deadline: await inTime(tenant, c.type, id, c.job, token), worker: c.worker };
       }
     }
-    return held(tenant, id, token);
+    return { ...(await held(tenant, id, token)), worker: undefined };
   }
 
   /** BullMQ refused a finish for the lock: a revoke failed the task meanwhile (task_revoked), or the token is stale. */
@@ -730,14 +745,23 @@ export function createTasksService(o: TasksServiceOptions) {
     return { id, state: 'PROGRESS' as const, progress: { current: p.current, total: p.total, ...(p.status !== undefined ? { status: p.status } : {}) }, ...lock };
   }
 
-  async function complete(tenant: string, id: string, token: string, result: unknown) {
+  /**
+   * SUCCESS with `result`; with `next`, the worker's next task too (null when none came within next.waitMs).
+   * When the task came from this instance's claim and the next lock is the token's own, BullMQ's finishing
+   * script fetches and locks the next task under the same token, as BullMQ's Worker does: no second script.
+   * (The lock it sets is the manual worker's default; handOut() extends it to the token's.)
+   */
+  async function complete(tenant: string, id: string, token: string, result: unknown, next?: ClaimOptions, signal?: AbortSignal) {
     const size = bytes(result);
     if (size > config.limits.payloadBytes) {
       throw new AppError('payload_too_large', `result is ${size} bytes; the limit is ${config.limits.payloadBytes} (BATON_MAX_PAYLOAD_BYTES)`);
     }
-    const { type, job } = await finishing(tenant, id, token);
+    const { type, job, worker } = await finishing(tenant, id, token);
+    const lockMs = next?.lockMs ?? defaultLockMs;
+    const fetchNext = !!next && !!worker && lockMs === tokenLockMs(token, defaultLockMs) && !closed;
+    let fetched: unknown;
     try {
-      await job.moveToCompleted(result ?? null, token, false);
+      fetched = await job.moveToCompleted(result ?? null, token, fetchNext);
     } catch (err) {
       if (isLockError(err)) throw await refusal(tenant, id);
       throw err;
@@ -745,7 +769,36 @@ export function createTasksService(o: TasksServiceOptions) {
     publishState(tenant, id, 'completed');
     o.metrics?.transition(type, 'SUCCESS');
     if (job.processedOn) o.metrics?.duration(type, 'SUCCESS', (Date.now() - job.processedOn) / 1000);
-    return { id, state: 'SUCCESS' as const };
+    const done = { id, state: 'SUCCESS' as const };
+    if (!next) return done;
+    if (fetchNext && worker) {
+      const handed = await takeFetched(tenant, type, worker, fetched, token, lockMs, signal);
+      if (handed !== undefined) return { ...done, next: handed };
+      if (!next.waitMs) return { ...done, next: null };
+    }
+    return { ...done, next: await claimNext(tenant, id, next, signal) };
+  }
+
+  /**
+   * The next job that BullMQ's finishing script fetched and locked (raw [data, id, …]), handed out as a claim
+   * would; undefined when there was none, or it was revoked, or handing it out broke (the caller then claims).
+   */
+  async function takeFetched(
+    tenant: string, type: string, worker: Worker<TaskData, unknown, string>, fetched: unknown, token: string, lockMs: number, signal?: AbortSignal,
+  ): Promise<ClaimResult | null | undefined> {
+    const [data, jobId] = Array.isArray(fetched) ? fetched : [];
+    if (!data || !jobId) return undefined;
+    try {
+      // Protected in BullMQ's types; it turns the raw data into a Job as the Worker's own fetch does (and lets
+      // a job scheduler plan its next run).
+      const job = (await (worker as unknown as FromJobData).nextJobFromJobData(data, jobId, token)) as TaskJob | undefined;
+      if (!job?.id) return undefined;
+      const out = await handOut(tenant, type, worker, job, token, lockMs, signal);
+      return out === REVOKED_LOOK_AGAIN ? undefined : out;
+    } catch (err) {
+      o.log?.warn({ err: (err as Error).message }, 'handing out the task fetched with a completion failed; claiming instead');
+      return undefined;
+    }
   }
 
   async function failJob(tenant: string, type: string, id: string, job: TaskJob, token: string, err: Error) {

@@ -154,6 +154,23 @@ t.test('complete and fail with `next` claim the next task of the type in the sam
   t.equal(failed.json().state, 'FAILURE');
   t.equal(failed.json().next, null, 'nothing left: next is null');
 
+  // With the claim's own lock, BullMQ's finishing script fetches the next task under the same token.
+  const f1 = await submit('chain', 'f1');
+  const f2 = await submit('chain', 'f2');
+  const g = (await post('/v1/workers/chain/claim', { waitMs: 0 })).json();
+  t.equal(g.task.id, f1);
+  const fetched = await post(`/v1/tasks/${f1}/complete`, { token: g.token, result: 'F1', next: { waitMs: 0 } });
+  t.equal(fetched.statusCode, 200, fetched.body);
+  t.equal(fetched.json().next.task.id, f2, 'fetched with the completion');
+  t.same(fetched.json().next.task.payload, 'f2');
+  t.equal(fetched.json().next.token, g.token, 'locked under the same token, as BullMQ\'s Worker does');
+  t.equal(fetched.json().next.lockMs, 30_000);
+  t.equal(await stateOf(f2), 'STARTED');
+  t.equal((await post(`/v1/tasks/${f1}/complete`, { token: g.token, result: 'again' })).statusCode, 409, 'the token no longer finishes the first');
+  const last = await post(`/v1/tasks/${f2}/complete`, { token: g.token, result: 'F2', next: { waitMs: 0 } });
+  t.equal(last.json().next, null, 'nothing left to fetch');
+  t.same([(await app.inject({ url: `/v1/tasks/${f1}`, headers: auth() })).json().result, (await app.inject({ url: `/v1/tasks/${f2}`, headers: auth() })).json().result], ['F1', 'F2']);
+
   // A parked `next` is woken by a submit, like a claim.
   const c = await submit('chain', 'c');
   const third = (await post('/v1/workers/chain/claim', { waitMs: 0 })).json();
