@@ -186,6 +186,45 @@ t.test('complete and fail with `next` claim the next task of the type in the sam
   t.notOk('next' in plain.json(), 'without `next`, the answer has none');
 });
 
+t.test('workers chaining with `next` under concurrent submits: every task done exactly once', async (t) => {
+  const app = await build(t, redis.url);
+  const post = (url: string, payload: object) => app.inject({ method: 'POST', url, headers: auth(), payload });
+  const N = 150;
+  const W = 12;
+  type Claimed = { task: { id: string; payload: number }; token: string };
+  const done = new Map<string, number>();
+  let refused = 0;
+  let remaining = N;
+  const worker = async () => {
+    let held: Claimed | null = null;
+    while (remaining > 0) {
+      if (!held) {
+        const c = await post('/v1/workers/many/claim', { waitMs: 300 });
+        if (c.statusCode !== 200) continue;
+        held = c.json() as Claimed;
+      }
+      const r = await post(`/v1/tasks/${held.task.id}/complete`, { token: held.token, result: held.task.payload * 2, next: { waitMs: 300 } });
+      if (r.statusCode !== 200) refused++;
+      else {
+        done.set(held.task.id, (done.get(held.task.id) ?? 0) + 1);
+        remaining--;
+      }
+      held = r.statusCode === 200 ? (r.json().next as Claimed | null) : null;
+    }
+  };
+  const workers = Array.from({ length: W }, worker);
+  const ids = await Promise.all(Array.from({ length: N }, async (_, i) => (await post('/v1/tasks', { type: 'many', payload: i })).json().id as string));
+  await Promise.all(workers);
+  t.equal(refused, 0, 'no finish refused');
+  t.equal(done.size, N, 'every task completed');
+  t.ok([...done.values()].every((n) => n === 1), 'each exactly once');
+  const results = await Promise.all(ids.map(async (id) => (await app.inject({ url: `/v1/tasks/${id}`, headers: auth() })).json()));
+  t.same(results.map((v) => v.state), Array(N).fill('SUCCESS'));
+  t.same(results.map((v) => v.result), Array.from({ length: N }, (_, i) => i * 2), 'each with its own result');
+  const left = await post('/v1/workers/many/claim', { waitMs: 0 });
+  t.equal(left.statusCode, 204, 'nothing left behind');
+});
+
 t.test('unknown and malformed ids are 404', async (t) => {
   const app = await build(t, redis.url);
   for (const id of ['nope', Buffer.from('resize|t123').toString('base64url'), 'a'.repeat(30)]) {
