@@ -774,7 +774,9 @@ export function createTasksService(o: TasksServiceOptions) {
     if (fetchNext && worker) {
       const handed = await takeFetched(tenant, type, worker, fetched, token, lockMs, signal);
       if (handed !== undefined) return { ...done, next: handed };
-      if (!next.waitMs) return { ...done, next: null };
+      // Nothing was ready when the script looked, and the worker will not wait: no second look. (A task it
+      // fetched but could not hand out, revoked meanwhile, is followed by a claim like any other.)
+      if (!next.waitMs && !(Array.isArray(fetched) && fetched[0])) return { ...done, next: null };
     }
     return { ...done, next: await claimNext(tenant, id, next, signal) };
   }

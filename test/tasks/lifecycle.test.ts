@@ -1,6 +1,7 @@
 import t from 'tap';
 import { auth, build } from '../helpers/build.js';
 import { startRedis } from '../helpers/redis.js';
+import { decodeTaskId } from '../../src/tasks/service.js';
 
 const redis = await startRedis(t);
 t.beforeEach(() => redis.flush());
@@ -217,6 +218,28 @@ t.test('a finish on the claiming instance and one on another agree; the task kee
   t.equal((await post(b, `/v1/tasks/${x}/complete`, { token: cx.token, result: 'stale' })).json().code, 'task_token_invalid', 'the first attempt\'s token is stale');
   t.equal((await post(a, `/v1/tasks/${x}/complete`, { token: again.token, result: 'from a' })).statusCode, 200);
   t.same([(await status(a, x)).result, (await status(a, y)).result], ['from a', 'from b']);
+});
+
+t.test('a task flagged revoked in its data is failed as revoked by the fetch that finds it, a claim or a complete\'s next', async (t) => {
+  const app = await build(t, redis.url);
+  const [a, b, c, d, e] = [await submit(app, { type: 'flag', payload: 'a' }), await submit(app, { type: 'flag', payload: 'b' }),
+    await submit(app, { type: 'flag', payload: 'c' }), await submit(app, { type: 'flag', payload: 'd' }), await submit(app, { type: 'flag', payload: 'e' })];
+  // The flag a revoke leaves when it cannot remove the job (claimed meanwhile, or a schedule's pending run).
+  const flag = async (id: string, payload: string) => {
+    const key = `${app.keys.tasks.bullPrefix('t1')}:${app.keys.tasks.queueName('flag')}:${decodeTaskId(id)!.jobId}`;
+    await app.redis.hset(key, 'data', JSON.stringify({ payload, revoked: true }));
+  };
+  await flag(b, 'b');
+  await flag(d, 'd');
+  const first = await claim(app, 'flag');
+  t.equal(first.task.id, a);
+  const r = await post(app, `/v1/tasks/${a}/complete`, { token: first.token, result: 1, next: { waitMs: 0 } });
+  t.equal(r.statusCode, 200, r.body);
+  t.equal(r.json().next.task.id, c, 'the flagged task fetched with the completion is skipped, even without a wait');
+  t.equal((await status(app, b)).state, 'REVOKED');
+  const plain = await claim(app, 'flag');
+  t.equal(plain.task.id, e, 'a claim skips a flagged task too');
+  t.equal((await status(app, d)).state, 'REVOKED');
 });
 
 t.test('Redis down → 503 problems', async (t) => {
