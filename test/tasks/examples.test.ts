@@ -43,8 +43,13 @@ for (const [lang, cmd, args] of workers) {
       const r = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type, payload: { n } } });
       ids.push(r.json().id);
     }
+    const claims = async () =>
+      [...(await app.inject({ url: '/metrics' })).body.matchAll(/^baton_http_request_duration_seconds_count\{route="\/v1\/workers\/:type\/claim"[^}]*\} (\d+)/gm)]
+        .reduce((n, m) => n + Number(m[1]), 0);
+    const claimsBefore = await claims();
     const { code, stderr } = await run(cmd, args, { BATON_URL: app.baseUrl, BATON_API_KEY: KEYS.t1, TASK_TYPE: type, MAX_TASKS: '2' });
     t.equal(code, 0, stderr);
+    t.equal((await claims()) - claimsBefore, 1, 'one claim: the second task came with the first one\'s complete (`next`)');
     const third = (await app.inject({ url: `/v1/tasks/${ids.pop()}`, headers: auth() })).json();
     t.equal(third.state, 'PENDING', 'after MAX_TASKS the worker stops without taking another task (no `next` on the last)');
     for (const [i, id] of ids.entries()) {
