@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { identifierSchema, problems } from '../src/schemas/common.js';
 import { builtInHandlers } from '../src/tasks/handlers/index.js';
 import { createTaskMetrics, registerTaskGauges } from '../src/tasks/metrics.js';
-import { CLAIM_MAX_WAIT_MS, LOCK_MAX_MS, LOCK_MIN_MS, createTasksService } from '../src/tasks/service.js';
+import { CLAIM_MAX_WAIT_MS, LOCK_MAX_MS, LOCK_MIN_MS, SUBMIT_BATCH_MAX, createTasksService } from '../src/tasks/service.js';
 import { TASK_STATES } from '../src/tasks/state.js';
 import { clientGone } from './lib/client-gone.js';
 import { registerDashboard } from './tasks-dashboard.js';
@@ -39,6 +39,14 @@ const SubmitBody = z
   .strict()
   .meta({ example: { type: 'send-email', payload: { to: 'ada@example.com' }, attempts: 3, backoff: { type: 'exponential', delayMs: 1000 } } });
 
+const SubmitBatch = z
+  .object({
+    type: identifierSchema,
+    tasks: z.array(SubmitBody.omit({ type: true })).min(1).max(SUBMIT_BATCH_MAX).describe(`1-${SUBMIT_BATCH_MAX} tasks of \`type\`, each with the options of a single submit`),
+  })
+  .strict()
+  .describe('A batch: added in one transaction, all or none');
+
 const TaskView = z
   .object({
     id: TaskId,
@@ -69,6 +77,9 @@ const TaskView = z
 const Submitted = z
   .object({ id: TaskId, state: z.literal('PENDING'), statusUrl: z.string() })
   .meta({ example: { id: 'c2VuZC1lbWFpbHx0M2Y0', state: 'PENDING', statusUrl: '/v1/tasks/c2VuZC1lbWFpbHx0M2Y0' } });
+const SubmittedBatch = z
+  .object({ tasks: z.array(Submitted.extend({ created: z.boolean().describe('false: an idempotencyKey gave an earlier task') })) })
+  .describe('The batch, in order');
 
 const Token = z.string().min(1).max(200).describe('The token from the claim');
 const LockMs = z.number().int().min(LOCK_MIN_MS).max(LOCK_MAX_MS);
@@ -163,12 +174,21 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     config: scope,
     schema: {
       tags, summary: 'Submit a task',
-      description: 'Queues a task of `type` for a worker (HTTP workers, or the built-in handler of that type). 202 with `Location`; a repeated `idempotencyKey` returns the first task with 200.',
-      body: SubmitBody,
-      response: { 200: Submitted, 202: Submitted, ...problems(413) },
+      description:
+        'Queues a task of `type` for a worker (HTTP workers, or the built-in handler of that type). 202 with `Location`; a repeated `idempotencyKey` returns the first task with 200. ' +
+        `Or a batch \`{ type, tasks: [...] }\` of 1-${SUBMIT_BATCH_MAX} tasks of one type, added in one transaction (all or none; everything is checked first): ` +
+        '202 `{ tasks: [{ id, state, statusUrl, created }] }` in order, 200 when every task came from an idempotencyKey.',
+      body: z.union([SubmitBody, SubmitBatch]),
+      response: { 200: z.union([Submitted, SubmittedBatch]), 202: z.union([Submitted, SubmittedBatch]), ...problems(413) },
     },
   }, async (request, reply) => {
-    const r = await service.submit(request.auth.tenant, request.body);
+    const body = request.body;
+    if ('tasks' in body) {
+      const done = await service.submitBatch(request.auth.tenant, body.type, body.tasks);
+      const tasks = done.map((r) => ({ ...r, statusUrl: `/v1/tasks/${r.id}` }));
+      return reply.code(done.some((r) => r.created) ? 202 : 200).send({ tasks });
+    }
+    const r = await service.submit(request.auth.tenant, body);
     const statusUrl = `/v1/tasks/${r.id}`;
     return reply.code(r.created ? 202 : 200).header('location', statusUrl).send({ id: r.id, state: r.state, statusUrl });
   });

@@ -188,6 +188,18 @@ async function inProcessHandler(ctx: BenchContext): Promise<LoadResult> {
     : completions(ctx, 'submits by node:http loops', (queue) => submitLoops(ctx, queue));
 }
 
+/** The same with batch submits of 10 tasks (wrk only): the HTTP cost of a submit shared by ten tasks. */
+async function inProcessBatches(ctx: BenchContext): Promise<LoadResult> {
+  if (!hasWrk) return { requestsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, errors: 0, note: 'needs wrk' };
+  const tasks = Array.from({ length: 10 }, (_, i) => ({ payload: i }));
+  return completions(ctx, 'batch submits of 10 by wrk', () => load({
+    method: 'POST',
+    url: `${ctx.baseUrl}/v1/tasks`,
+    headers: { ...ctx.headers, 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'baton.echo', tasks }),
+  }, ctx.durationS, ctx.connections));
+}
+
 /** Tasks of `baton.echo` not yet finished (waiting, prioritized or running). */
 async function backlogOf(queue: Queue): Promise<number> {
   const c = await queue.getJobCounts('waiting', 'prioritized', 'active');
@@ -302,6 +314,11 @@ export const cases: BenchCase[] = [
     run: inProcessHandler,
     yardstick: rawYardstick,
     target: { reference: 'bare', minRatio: 0.6 },
+  },
+  {
+    name: 'tasks: batch submits of 10→SUCCESS in-process (reading aid)',
+    run: inProcessBatches,
+    yardstick: rawYardstick,
   },
   { name: 'tasks: claim wake-up after submit', run: claimWakeUp, target: { reference: 'bare', maxP50Ms: 5 } },
 ];

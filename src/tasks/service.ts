@@ -8,7 +8,7 @@
 // connection each). In-process handler Workers share one blocking connection plus one blocking connection
 // per (configured tenant, handler type) that BullMQ duplicates for BZPOPMIN.
 import { createHash, randomUUID } from 'node:crypto';
-import { Job, Queue, UnrecoverableError, Worker, createRedisBackend, defaultRepeatStrategy, type JobsOptions } from 'bullmq';
+import { FlowProducer, Job, Queue, UnrecoverableError, Worker, createRedisBackend, defaultRepeatStrategy, type JobsOptions } from 'bullmq';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -38,6 +38,8 @@ type ClaimOptions = { waitMs?: number; lockMs?: number };
 type FromJobData = { nextJobFromJobData(data: unknown, id: string, token: string): Promise<unknown> };
 /** handOut(): the job was revoked and failed as such; the claim looks for another. */
 const REVOKED_LOOK_AGAIN = Symbol('revoked: look again');
+/** Tasks in one batch submit at most (one transaction). */
+export const SUBMIT_BATCH_MAX = 100;
 /** Claims remembered for their finish (claimedJobs); beyond it the oldest is forgotten. */
 const CLAIMED_JOBS_MAX = 5000;
 
@@ -187,6 +189,8 @@ export function createTasksService(o: TasksServiceOptions) {
    * A finish on another instance, or after a restart, loads the job as before.
    */
   const claimedJobs = new Map<string, ClaimedJob>();
+  /** Adds a batch of tasks in one transaction (submitBatch); made on first use. */
+  let flows: FlowProducer | undefined;
   /** Aborted when the app starts closing: parked claims answer 204 at once instead of holding the shutdown. */
   const shutdown = new AbortController();
 
@@ -385,33 +389,99 @@ export function createTasksService(o: TasksServiceOptions) {
     handlers.get(type)?.validate(payload);
   }
 
+  /** A fresh task: its BullMQ job id, its opaque id, and what BullMQ stores. */
+  function newTask(type: string, input: Omit<SubmitInput, 'type'>) {
+    const jobId = `t${randomUUID().replace(/-/g, '')}`;
+    return {
+      jobId,
+      id: encodeTaskId(type, jobId),
+      data: { payload: input.payload, ...(input.timeoutMs ? { timeoutMs: input.timeoutMs } : {}) } as TaskData,
+      opts: { ...jobOptions(input), jobId, ...(input.delayMs ? { delay: input.delayMs } : {}) } as JobsOptions,
+    };
+  }
+
+  /**
+   * Claims `idempotencyKey` for the task `id` (SET NX, for the retention): undefined when it is ours now, else
+   * the id of the task that holds it. `key` is the Redis key, to release when the add fails.
+   */
+  async function claimIdempotency(tenant: string, idempotencyKey: string, id: string) {
+    const key = keys.tasks.idempotency(tenant, createHash('sha256').update(idempotencyKey).digest('hex'));
+    const set = await redis.set(key, id, 'PX', retentionMs, 'NX');
+    const existing = set === null ? await redis.get(key) : null;
+    return { key, existing: existing ?? undefined };
+  }
+
   async function submit(tenant: string, input: SubmitInput): Promise<{ id: string; state: 'PENDING'; created: boolean }> {
     checkPayload(input.type, input.payload);
     const e = await entry(tenant, input.type);
-    const jobId = `t${randomUUID().replace(/-/g, '')}`;
-    const id = encodeTaskId(input.type, jobId);
+    const task = newTask(input.type, input);
     let idemKey: string | undefined;
     if (input.idempotencyKey !== undefined) {
-      idemKey = keys.tasks.idempotency(tenant, createHash('sha256').update(input.idempotencyKey).digest('hex'));
-      const set = await redis.set(idemKey, id, 'PX', retentionMs, 'NX');
-      if (set === null) {
-        const existing = await redis.get(idemKey);
-        if (existing) return { id: existing, state: 'PENDING', created: false };
-      }
+      const idem = await claimIdempotency(tenant, input.idempotencyKey, task.id);
+      if (idem.existing) return { id: idem.existing, state: 'PENDING', created: false };
+      idemKey = idem.key;
     }
     try {
-      await e.queue.add(input.type, { payload: input.payload, ...(input.timeoutMs ? { timeoutMs: input.timeoutMs } : {}) }, {
-        ...jobOptions(input),
-        jobId,
-        ...(input.delayMs ? { delay: input.delayMs } : {}),
-      });
+      await e.queue.add(input.type, task.data, task.opts);
     } catch (err) {
       if (idemKey) await redis.del(idemKey).catch(() => undefined);
       throw err;
     }
     o.metrics?.transition(input.type, 'PENDING');
     announce(tenant, input.type);
-    return { id, state: 'PENDING', created: true };
+    return { id: task.id, state: 'PENDING', created: true };
+  }
+
+  /**
+   * Up to SUBMIT_BATCH_MAX tasks of one type in one transaction (BullMQ's FlowProducer: MULTI/EXEC on the type's
+   * hash slot): every task is added, or none is. All are checked before anything is written. An idempotencyKey
+   * already held (earlier, or by an earlier task of the same batch) gives that task's id, created: false.
+   */
+  async function submitBatch(tenant: string, type: string, inputs: readonly Omit<SubmitInput, 'type'>[]) {
+    inputs.forEach((input, i) => {
+      try {
+        checkPayload(type, input.payload);
+      } catch (err) {
+        if (err instanceof AppError) throw new AppError(err.code, `tasks[${i}]: ${err.detail}`, err.extra);
+        throw err;
+      }
+    });
+    const e = await entry(tenant, type);
+    const out: { id: string; state: 'PENDING'; created: boolean }[] = [];
+    const fresh: ReturnType<typeof newTask>[] = [];
+    const held = new Map<string, string>();
+    const idemKeys: string[] = [];
+    try {
+      for (const input of inputs) {
+        const task = newTask(type, input);
+        const k = input.idempotencyKey;
+        let earlier = k === undefined ? undefined : held.get(k);
+        if (k !== undefined && earlier === undefined) {
+          const idem = await claimIdempotency(tenant, k, task.id);
+          earlier = idem.existing;
+          if (earlier === undefined) idemKeys.push(idem.key);
+        }
+        if (k !== undefined) held.set(k, earlier ?? task.id);
+        if (earlier !== undefined) {
+          out.push({ id: earlier, state: 'PENDING', created: false });
+          continue;
+        }
+        fresh.push(task);
+        out.push({ id: task.id, state: 'PENDING', created: true });
+      }
+      if (fresh.length > 0) {
+        flows ??= new FlowProducer({ connection: redis as never });
+        await flows.addBulk(fresh.map((t) => ({ name: type, queueName: e.queue.name, prefix: keys.tasks.bullPrefix(tenant), data: t.data, opts: t.opts })));
+      }
+    } catch (err) {
+      if (idemKeys.length > 0) await redis.del(...idemKeys).catch(() => undefined);
+      throw err;
+    }
+    for (let i = 0; i < fresh.length; i++) {
+      o.metrics?.transition(type, 'PENDING');
+      announce(tenant, type);
+    }
+    return out;
   }
 
   type ListQuery = { type?: string; state?: TaskState; limit: number; cursor?: string };
@@ -1109,11 +1179,12 @@ export function createTasksService(o: TasksServiceOptions) {
     entries.clear();
     // An entry still being created (its queue waiting for a node that is gone) must not hold the close either.
     await bounded(Promise.all(all.map((p) => p.then(closeEntry, () => undefined))));
+    await bounded(flows?.close());
     blocking?.disconnect();
   }
 
   return {
-    submit, get, list, revoke, retry,
+    submit, submitBatch, get, list, revoke, retry,
     claim, claimNext, heartbeat, progress, complete, fail,
     events,
     putSchedule, getSchedule, listSchedules, deleteSchedule,

@@ -225,6 +225,55 @@ t.test('workers chaining with `next` under concurrent submits: every task done e
   t.equal(left.statusCode, 204, 'nothing left behind');
 });
 
+t.test('a batch submit adds tasks of one type in order, with their options, idempotency keys and all-or-nothing checks', async (t) => {
+  const app = await build(t, redis.url, { env: { BATON_MAX_PAYLOAD_BYTES: '1000' } });
+  const post = (payload: object) => app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload });
+  const earlier = (await post({ type: 'bulk', payload: 'earlier', idempotencyKey: 'k-old' })).json().id as string;
+  const r = await post({
+    type: 'bulk',
+    tasks: [
+      { payload: 'low', priority: 1 },
+      { payload: 'high', priority: 9, idempotencyKey: 'k-new' },
+      { payload: 'again', idempotencyKey: 'k-new' },
+      { payload: 'dup of earlier', idempotencyKey: 'k-old' },
+      { payload: 'later', delayMs: 60_000 },
+    ],
+  });
+  t.equal(r.statusCode, 202, r.body);
+  const tasks = r.json().tasks as { id: string; state: string; statusUrl: string; created: boolean }[];
+  t.same(tasks.map((x) => x.created), [true, true, false, false, true]);
+  t.equal(tasks[2]!.id, tasks[1]!.id, 'a key repeated inside the batch gives the first task of the batch');
+  t.equal(tasks[3]!.id, earlier, 'a key already held gives the earlier task');
+  t.equal(tasks[0]!.statusUrl, `/v1/tasks/${tasks[0]!.id}`);
+  const later = (await app.inject({ url: tasks[4]!.statusUrl, headers: auth() })).json();
+  t.equal(later.state, 'PENDING');
+  t.ok(later.runAt, 'delayMs kept: it has a run time');
+  const order: unknown[] = [];
+  for (;;) {
+    const c = await app.inject({ method: 'POST', url: '/v1/workers/bulk/claim', headers: auth(), payload: { waitMs: 0 } });
+    if (c.statusCode !== 200) break;
+    order.push(c.json().task.payload);
+  }
+  t.same(order, ['high', 'low', 'earlier'], 'priorities kept (the earlier task has 0); the delayed one waits');
+  const allKnown = await post({ type: 'bulk', tasks: [{ payload: 1, idempotencyKey: 'k-old' }] });
+  t.equal(allKnown.statusCode, 200, 'every task from a key: 200');
+
+  const count = async () => (await app.inject({ url: '/v1/tasks?type=checked', headers: auth() })).json().tasks.length as number;
+  const bad: [object, number, RegExp?][] = [
+    [{ type: 'checked', tasks: [{ payload: 1 }, { payload: 'x'.repeat(2000) }] }, 413, /tasks\[1\]/],
+    [{ type: 'checked', tasks: [{ payload: 1 }, { payload: 2, extra: true }] }, 400],
+    [{ type: 'checked', tasks: [] }, 400],
+    [{ type: 'checked', tasks: Array.from({ length: 101 }, () => ({ payload: 1 })) }, 400],
+    [{ type: 'checked', tasks: [{ type: 'other', payload: 1 }] }, 400],
+  ];
+  for (const [payload, status, detail] of bad) {
+    const b = await post(payload);
+    t.equal(b.statusCode, status, JSON.stringify(payload).slice(0, 80));
+    if (detail) t.match(b.json().detail, detail);
+  }
+  t.equal(await count(), 0, 'a refused batch wrote nothing');
+});
+
 t.test('unknown and malformed ids are 404', async (t) => {
   const app = await build(t, redis.url);
   for (const id of ['nope', Buffer.from('resize|t123').toString('base64url'), 'a'.repeat(30)]) {

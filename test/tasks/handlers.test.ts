@@ -126,6 +126,14 @@ t.test('baton.echo: the payload comes back as the result, no worker needed', asy
   t.match(m.body, /baton_task_duration_seconds_count\{type="baton.echo",state="SUCCESS"\} 1/);
 });
 
+t.test('baton.echo: a batch submit runs every task in-process', async (t) => {
+  const app = await build(t, redis.url);
+  const r = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'baton.echo', tasks: [{ payload: 1 }, { payload: 'two' }, { payload: [3] }] } });
+  t.equal(r.statusCode, 202, r.body);
+  const views = await Promise.all((r.json().tasks as { id: string }[]).map((x) => until(app, x.id, ['SUCCESS', 'FAILURE'])));
+  t.same(views.map((v) => [v.state, v.result]), [['SUCCESS', 1], ['SUCCESS', 'two'], ['SUCCESS', [3]]]);
+});
+
 t.test('an in-process attempt whose task was revoked before it started does not run (the flag is checked at the start)', async (t) => {
   const app = await build(t, redis.url, { env });
   // The revoke that loses the race with the worker's fetch: the job is still there, only the flag says revoked.
