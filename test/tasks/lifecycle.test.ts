@@ -253,6 +253,8 @@ t.test('Redis down → 503 problems', async (t) => {
   t.equal(b.statusCode, 503);
   const c = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'never-opened', payload: 1 } });
   t.equal(c.statusCode, 503, 'a queue opened while Redis is down');
+  const batch = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'down', tasks: [{ payload: 1 }, { payload: 2, idempotencyKey: 'k' }] } });
+  t.equal(batch.statusCode, 503, 'a batch too');
   await redis.start();
   await new Promise<void>((ok) => (app.redis.status === 'ready' ? ok() : app.redis.once('ready', () => ok())));
   for (let i = 0; i < 100; i++) {
@@ -263,6 +265,8 @@ t.test('Redis down → 503 problems', async (t) => {
   // The data was lost with the non-persistent test server: the point is that it answers again, not 503.
   const d = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'never-opened', payload: 1 } });
   t.equal(d.statusCode, 202);
+  const e = await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'down', tasks: [{ payload: 1 }, { payload: 2, idempotencyKey: 'k' }] } });
+  t.equal(e.statusCode, 202, 'a batch is taken again once Redis is back');
 });
 
 t.end();
