@@ -474,7 +474,8 @@ export function createTasksService(o: TasksServiceOptions) {
         await flows.addBulk(fresh.map((t) => ({ name: type, queueName: e.queue.name, prefix: keys.tasks.bullPrefix(tenant), data: t.data, opts: t.opts })));
       }
     } catch (err) {
-      if (idemKeys.length > 0) await redis.del(...idemKeys).catch(() => undefined);
+      // One DEL per key: the keys of a tenant's idempotency records are in different slots on Cluster.
+      await Promise.all(idemKeys.map((k) => redis.del(k).catch(() => undefined)));
       throw err;
     }
     for (let i = 0; i < fresh.length; i++) {
