@@ -45,7 +45,8 @@ const SubmitBatch = z
     tasks: z.array(SubmitBody.omit({ type: true })).min(1).max(SUBMIT_BATCH_MAX).describe(`1-${SUBMIT_BATCH_MAX} tasks of \`type\`, each with the options of a single submit`),
   })
   .strict()
-  .describe('A batch: added in one transaction, all or none');
+  .describe('A batch: added in one transaction, all or none')
+  .meta({ example: { type: 'send-email', tasks: [{ payload: { to: 'ada@example.com' } }, { payload: { to: 'grace@example.com' }, priority: 9 }] } });
 
 const TaskView = z
   .object({
@@ -79,7 +80,8 @@ const Submitted = z
   .meta({ example: { id: 'c2VuZC1lbWFpbHx0M2Y0', state: 'PENDING', statusUrl: '/v1/tasks/c2VuZC1lbWFpbHx0M2Y0' } });
 const SubmittedBatch = z
   .object({ tasks: z.array(Submitted.extend({ created: z.boolean().describe('false: an idempotencyKey gave an earlier task') })) })
-  .describe('The batch, in order');
+  .describe('The batch, in order')
+  .meta({ example: { tasks: [{ id: 'c2VuZC1lbWFpbHx0M2Y0', state: 'PENDING', statusUrl: '/v1/tasks/c2VuZC1lbWFpbHx0M2Y0', created: true }] } });
 
 const Token = z.string().min(1).max(200).describe('The token from the claim');
 const LockMs = z.number().int().min(LOCK_MIN_MS).max(LOCK_MAX_MS);
@@ -367,7 +369,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
           next: NextClaim,
         })
         .strict()
-        .meta({ example: { token: '4b0c…', error: 'SMTP server unreachable', retry: true } }),
+        .meta({ example: { token: '4b0c…', error: 'SMTP server unreachable', retry: true, next: { waitMs: 20000 } } }),
       response: {
         200: z.object({ id: TaskId, state: z.enum(['RETRY', 'FAILURE']), nextAttemptAt: z.string().optional(), next: NextClaimed }),
         ...problems(404, 409),
@@ -376,8 +378,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
   }, async (request, reply) => {
     const { token, error, retry, next } = request.body;
     const message = typeof error === 'string' ? error : JSON.stringify(error).slice(0, 4096);
-    const done = await service.fail(request.auth.tenant, request.params.id, token, message, retry);
-    return next ? { ...done, next: await service.claimNext(request.auth.tenant, request.params.id, next, clientGone(reply)) } : done;
+    return service.fail(request.auth.tenant, request.params.id, token, message, retry, next, next ? clientGone(reply) : undefined);
   });
 
   // ---- schedules ----

@@ -179,25 +179,21 @@ function httpWorkerCycles(chained: boolean) {
  */
 async function inProcessHandler(ctx: BenchContext): Promise<LoadResult> {
   return hasWrk
-    ? completions(ctx, 'submits by wrk', () => load({
-      method: 'POST',
-      url: `${ctx.baseUrl}/v1/tasks`,
-      headers: { ...ctx.headers, 'content-type': 'application/json' },
-      body: JSON.stringify({ type: 'baton.echo', payload: 1 }),
-    }, ctx.durationS, ctx.connections))
+    ? completions(ctx, 'submits by wrk', () => wrkSubmits(ctx, { type: 'baton.echo', payload: 1 }))
     : completions(ctx, 'submits by node:http loops', (queue) => submitLoops(ctx, queue));
+}
+
+/** wrk POSTing the same submit body to /v1/tasks for the case's duration. */
+function wrkSubmits(ctx: BenchContext, body: unknown): Promise<LoadResult> {
+  const headers = { ...ctx.headers, 'content-type': 'application/json' };
+  return load({ method: 'POST', url: `${ctx.baseUrl}/v1/tasks`, headers, body: JSON.stringify(body) }, ctx.durationS, ctx.connections);
 }
 
 /** The same with batch submits of 10 tasks (wrk only): the HTTP cost of a submit shared by ten tasks. */
 async function inProcessBatches(ctx: BenchContext): Promise<LoadResult> {
   if (!hasWrk) return { requestsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, errors: 0, note: 'needs wrk' };
   const tasks = Array.from({ length: 10 }, (_, i) => ({ payload: i }));
-  return completions(ctx, 'batch submits of 10 by wrk', () => load({
-    method: 'POST',
-    url: `${ctx.baseUrl}/v1/tasks`,
-    headers: { ...ctx.headers, 'content-type': 'application/json' },
-    body: JSON.stringify({ type: 'baton.echo', tasks }),
-  }, ctx.durationS, ctx.connections));
+  return completions(ctx, 'batch submits of 10 by wrk', () => wrkSubmits(ctx, { type: 'baton.echo', tasks }));
 }
 
 /** Tasks of `baton.echo` not yet finished (waiting, prioritized or running). */

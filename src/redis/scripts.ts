@@ -58,10 +58,8 @@ export function defineScript<R, const K extends readonly string[] = readonly str
     definition,
     source,
     async run(client, keys, args) {
-      const k = keys as readonly string[];
-      const fn = command(client);
-      if (definition.repeated) return (await fn.call(client, k.length, ...k, ...(args as readonly Arg[]))) as R;
-      return (await fn.call(client, ...k, ...(args as readonly Arg[]))) as R;
+      if (definition.repeated) return script.runMany(client, keys as readonly string[], args as readonly Arg[]);
+      return (await command(client).call(client, ...(keys as readonly string[]), ...(args as readonly Arg[]))) as R;
     },
     async runMany(client, keys, args) {
       if (!definition.repeated) throw new Error(`script ${definition.name} is not defined as repeated`);

@@ -680,11 +680,14 @@ export function createTasksService(o: TasksServiceOptions) {
     };
     job.data = { ...job.data, payload: null };
     claimedJobs.set(token, { tenant, id, type, job, worker });
-    if (claimedJobs.size > CLAIMED_JOBS_MAX) claimedJobs.delete(claimedJobs.keys().next().value!);
+    if (claimedJobs.size > CLAIMED_JOBS_MAX) {
+      const [oldest] = claimedJobs; // a Map iterates in insertion order
+      claimedJobs.delete(oldest![0]);
+    }
     return claimed;
   }
 
-  async function claim(tenant: string, type: string, opts: { waitMs?: number; lockMs?: number }, signal?: AbortSignal): Promise<ClaimResult | null> {
+  async function claim(tenant: string, type: string, opts: ClaimOptions, signal?: AbortSignal): Promise<ClaimResult | null> {
     if (handlers.has(type)) {
       throw new AppError('bad_request', `Tasks of type "${type}" run in Baton's built-in handler; HTTP workers cannot claim them`);
     }
@@ -743,7 +746,7 @@ export function createTasksService(o: TasksServiceOptions) {
    * stands whatever happens here, so a claim that breaks (Redis gone mid-way) answers null, which a worker reads
    * as "nothing now, claim again", rather than an error that would make it repeat a finish already done.
    */
-  async function claimNext(tenant: string, id: string, opts: { waitMs?: number; lockMs?: number }, signal?: AbortSignal): Promise<ClaimResult | null> {
+  async function claimNext(tenant: string, id: string, opts: ClaimOptions, signal?: AbortSignal): Promise<ClaimResult | null> {
     try {
       return await claim(tenant, decode(id).type, opts, signal);
     } catch (err) {
@@ -885,14 +888,17 @@ export function createTasksService(o: TasksServiceOptions) {
     return { id, state, ...(willRetry && job.delay ? { nextAttemptAt: new Date(Date.now() + job.delay).toISOString() } : {}) };
   }
 
-  async function fail(tenant: string, id: string, token: string, error: string, retryIt = true) {
+  /** A failed attempt (RETRY or FAILURE); with `next`, the worker's next task too, as on complete (by a claim). */
+  async function fail(tenant: string, id: string, token: string, error: string, retryIt = true, next?: ClaimOptions, signal?: AbortSignal) {
     const { type, job } = await finishing(tenant, id, token);
+    let done;
     try {
-      return await failJob(tenant, type, id, job, token, retryIt ? new Error(error) : new UnrecoverableError(error));
+      done = await failJob(tenant, type, id, job, token, retryIt ? new Error(error) : new UnrecoverableError(error));
     } catch (err) {
       if (isLockError(err)) throw await refusal(tenant, id);
       throw err;
     }
+    return next ? { ...done, next: await claimNext(tenant, id, next, signal) } : done;
   }
 
   // ---- events ----
@@ -1186,7 +1192,7 @@ export function createTasksService(o: TasksServiceOptions) {
 
   return {
     submit, submitBatch, get, list, revoke, retry,
-    claim, claimNext, heartbeat, progress, complete, fail,
+    claim, heartbeat, progress, complete, fail,
     events,
     putSchedule, getSchedule, listSchedules, deleteSchedule,
     startHandlers, queueCounts, dashboardQueues, stopWaiting, close,
