@@ -4,13 +4,16 @@
 //           service costs; Baton's auth, tenancy, validation, metrics and headers are measured against it).
 // A third server, for reading the targets rather than as a target itself:
 //   naive — Baton's own lock acquire/release and enqueue Lua scripts behind bare Fastify routes (same paths and
-//           bodies): no auth, tenancy, validation, metrics, request id or error documents. What the operation
-//           itself costs on this machine, i.e. the ceiling of any service that does it over HTTP.
+//           bodies): no auth, tenancy, validation, metrics, request id or error documents. Its writes to Redis are
+//           coalesced per loop turn as Baton's are (src/redis/coalesce.ts, same batch bound), so the transport is
+//           Baton's too. What the operation itself costs on this machine, i.e. the ceiling of any service that
+//           does it over HTTP the way Baton does.
 // Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [naive: keyPrefix tenant, as Baton's]
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { Redis } from 'ioredis';
+import { coalesceWrites } from '../src/redis/coalesce.js';
 import { createKeys } from '../src/redis/keys.js';
 
 const [kind, portArg, redisUrl, keyPrefix = 'naive', tenant = 'naive'] = process.argv.slice(2);
@@ -20,6 +23,7 @@ if (kind === 'bare') {
   app.get('/', async () => ({ status: 'ok' }));
 } else if (kind === 'naive') {
   const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2 });
+  coalesceWrites(redis, Number(process.env.REDIS_COALESCE_MAX_WRITES ?? 16));
   const lua = (file: string) => readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8');
   redis.defineCommand('naiveAcquire', { numberOfKeys: 3, lua: lua('locks/lua/acquire.lua') });
   redis.defineCommand('naiveRelease', { numberOfKeys: 2, lua: lua('locks/lua/release.lua') });

@@ -1,9 +1,9 @@
 // npm run soak — a long mixed workload against a real Baton (issue 7 item 7): cache 60 %, queues 25 %, locks
-// 10 %, tasks 5 % (with HTTP workers claiming and completing the tasks), over HTTP, for SOAK_DURATION_S
-// (default 600) with SOAK_CONNECTIONS concurrent clients (default 32). Starts its own redis-server (no
-// persistence) and Baton (`node --import tsx src/server.ts`, LOG_LEVEL=warn), and reports throughput, p50/p99
-// per area, errors, Baton's RSS after the warm-up and at the end, and Redis memory at the start, at the end,
-// after purging through the API, and after removing the rest of what the soak created.
+// 10 %, tasks 5 % (single and batch submits; three HTTP workers, two of which take their next task with the
+// complete), over HTTP, for SOAK_DURATION_S (default 600) with SOAK_CONNECTIONS concurrent clients (default 32).
+// Starts its own redis-server (no persistence) and Baton (`node --import tsx src/server.ts`, LOG_LEVEL=warn), and
+// reports throughput, p50/p99 per area, errors, Baton's RSS after the warm-up and at the end, and Redis memory at
+// the start, at the end, after purging through the API, and after removing the rest of what the soak created.
 // Targets (issue 7): no errors, RSS growth < 10 % after warm-up, Redis memory back to the baseline after purge.
 // Exit code 1 when a target is missed (SOAK_STRICT=false to always exit 0).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,7 +23,7 @@ const TENANT = 'soak';
 const QUEUES = ['soak-q0', 'soak-q1', 'soak-q2', 'soak-q3'];
 const CACHE_KEYS = 5_000;
 const LOCK_NAMES = 20;
-const TASK_WORKERS = 2;
+const TASK_WORKERS = 3;
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 type Area = 'cache' | 'queues' | 'locks' | 'tasks';
@@ -129,7 +129,11 @@ async function lockOp() {
 }
 
 async function taskOp() {
-  await req('tasks', 'submit', 'POST', '/v1/tasks', { type: 'soak.job', payload: { n: rand(1e6) } }, [202]);
+  // One submit in five is a batch of five (one MULTI/EXEC through BullMQ's FlowProducer).
+  if (Math.random() < 0.2) {
+    const tasks = Array.from({ length: 5 }, () => ({ payload: { n: rand(1e6) } }));
+    await req('tasks', 'submit batch', 'POST', '/v1/tasks', { type: 'soak.job', tasks }, [202]);
+  } else await req('tasks', 'submit', 'POST', '/v1/tasks', { type: 'soak.job', payload: { n: rand(1e6) } }, [202]);
 }
 
 let running = true;
@@ -143,13 +147,25 @@ async function client() {
   }
 }
 
-async function taskWorker() {
+type Claimed = { task: { id: string }; token: string };
+
+/** Worker 0 claims and completes; the others take their next task with the complete (`next`, with the claim's
+ * own lock, so BullMQ's finishing script fetches it on the claiming instance), and claim only when it is null. */
+async function taskWorker(index: number) {
+  const chains = index > 0;
+  const claimOptions = { waitMs: 1_000, lockMs: 10_000 };
+  let held: Claimed | undefined;
   while (running) {
-    const c = await req('tasks', 'claim', 'POST', '/v1/workers/soak.job/claim', { waitMs: 1_000, lockMs: 10_000 }, [200, 204], true);
-    if (c?.status === 200) {
-      const { task, token } = c.body as { task: { id: string }; token: string };
-      await req('tasks', 'complete', 'POST', `/v1/tasks/${encodeURIComponent(task.id)}/complete`, { token, result: { ok: true } }, [200]);
-    } else if (!c) await sleep(100);
+    if (!held) {
+      const c = await req('tasks', 'claim', 'POST', '/v1/workers/soak.job/claim', claimOptions, [200, 204], true);
+      if (c?.status === 200) held = c.body as Claimed;
+      else if (!c) await sleep(100);
+      continue;
+    }
+    const { task, token } = held;
+    const body = chains ? { token, result: { ok: true }, next: claimOptions } : { token, result: { ok: true } };
+    const r = await req('tasks', chains ? 'complete+next' : 'complete', 'POST', `/v1/tasks/${encodeURIComponent(task.id)}/complete`, body, [200], chains);
+    held = chains ? ((r?.body as { next?: Claimed | null } | undefined)?.next ?? undefined) : undefined;
   }
 }
 
@@ -263,7 +279,7 @@ async function main() {
   };
   const startClients = () => {
     running = true;
-    return [...Array.from({ length: connections }, client), ...Array.from({ length: TASK_WORKERS }, taskWorker)];
+    return [...Array.from({ length: connections }, client), ...Array.from({ length: TASK_WORKERS }, (_, i) => taskWorker(i))];
   };
 
   // Warm-up (not measured): JIT, connection pools, BullMQ's scripts and connections for the task type. Then
