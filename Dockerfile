@@ -1,13 +1,13 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: install → build → slim runtime with production dependencies only, non-root, HEALTHCHECK.
-# Each step is the one .ci/run executes (npm install, npm run build, node dist/src/server.js), so CI keeps
+# Each step is the one .ci/run executes (npm ci, npm run build, node dist/src/server.js), so CI keeps
 # this file honest although no Docker engine runs there.
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# npm ci rejects this lockfile (msgpackr's optional platform packages are not in it); npm install keeps the pins.
-RUN npm install --no-audit --no-fund
+# The lockfile holds every platform's optional msgpackr-extract package, so npm ci installs exactly the pins.
+RUN npm ci --no-audit --no-fund
 
 FROM deps AS build
 COPY tsconfig.json tsconfig.build.json ./
@@ -20,7 +20,7 @@ RUN npm run build
 FROM node:20-bookworm-slim AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm install --omit=dev --no-audit --no-fund
+RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
