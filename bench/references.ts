@@ -3,18 +3,24 @@
 //   proxy — a thin Fastify + ioredis server doing GET and SET of one key, nothing else (what a naive
 //           service costs; Baton's auth, tenancy, validation, metrics and headers are measured against it).
 // A third server, for reading the targets rather than as a target itself:
-//   naive — Baton's own lock acquire/release and enqueue Lua scripts behind bare Fastify routes (same paths and
-//           bodies): no auth, tenancy, validation, metrics, request id or error documents. Its writes to Redis are
+//   naive — Baton's own lock acquire/release, enqueue and cache set Lua scripts and its cache value format
+//           (ETag, content type and bytes packed in one string; a PUT's body checked as JSON) behind bare
+//           Fastify routes (same paths and bodies): no auth, tenancy, validation, metrics, request id or error
+//           documents. Its writes to Redis are
 //           coalesced per loop turn as Baton's are (src/redis/coalesce.ts, same batch bound), so the transport is
 //           Baton's too. What the operation itself costs on this machine, i.e. the ceiling of any service that
-//           does it over HTTP the way Baton does.
+//           does it over HTTP the way Baton does. Also a task submit: a BullMQ job of the same shape as Baton's
+//           (prioritized, its own id, kept for the retention) with a no-op Worker in the same process.
 // Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [naive: keyPrefix tenant, as Baton's]
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
+import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { pack, unpack } from '../src/cache/service.js';
 import { coalesceWrites } from '../src/redis/coalesce.js';
 import { createKeys } from '../src/redis/keys.js';
+import { NAIVE_TASK_PREFIX } from './types.js';
 
 const [kind, portArg, redisUrl, keyPrefix = 'naive', tenant = 'naive'] = process.argv.slice(2);
 const app = Fastify({ logger: false });
@@ -28,11 +34,12 @@ if (kind === 'bare') {
   redis.defineCommand('naiveAcquire', { numberOfKeys: 3, lua: lua('locks/lua/acquire.lua') });
   redis.defineCommand('naiveRelease', { numberOfKeys: 2, lua: lua('locks/lua/release.lua') });
   redis.defineCommand('naiveEnqueue', { numberOfKeys: 9, lua: lua('queues/lua/enqueue.lua') });
+  redis.defineCommand('naiveCacheSet', { numberOfKeys: 2, lua: lua('cache/lua/set.lua') });
   // Baton's own key layout (and hash tags): the scripts find their keys where Baton puts them. With Baton's
   // prefix and tenant (run.ts passes them) the enqueue case writes into the same deep queue as Baton's.
   const keys = createKeys(keyPrefix);
   type Reply = (string | number)[];
-  const call = redis as unknown as Record<'naiveAcquire' | 'naiveRelease' | 'naiveEnqueue', (...args: (string | number)[]) => Promise<Reply>>;
+  const call = redis as unknown as Record<'naiveAcquire' | 'naiveRelease' | 'naiveEnqueue' | 'naiveCacheSet', (...args: (string | number | Buffer)[]) => Promise<Reply>>;
   app.post<{ Params: { name: string }; Body: { ttlMs: number } }>('/v1/locks/:name/acquire', async (req, reply) => {
     const { name } = req.params;
     const { ttlMs } = req.body;
@@ -58,6 +65,44 @@ if (kind === 'bare') {
       5, 300_000, specs, text, keys.event(tenant, 'queues', req.params.queue),
     );
     return reply.code(201).send({ id: String(r[2]) });
+  });
+  // Task submit → in-process no-op handler: Baton's BullMQ job options, under a prefix of its own (Baton's idle
+  // handler workers must not take these jobs). The bench counts completions under NAIVE_TASK_PREFIX.
+  const taskConnection = (blocking: boolean) => {
+    const c = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2, maxRetriesPerRequest: blocking ? null : 20 });
+    coalesceWrites(c, Number(process.env.REDIS_COALESCE_MAX_WRITES ?? 16));
+    return c;
+  };
+  const taskQueue = new Queue('{baton.echo}', { connection: taskConnection(false), prefix: NAIVE_TASK_PREFIX });
+  new Worker('{baton.echo}', async (job) => job.data.payload ?? null, {
+    connection: taskConnection(true), prefix: NAIVE_TASK_PREFIX, concurrency: Number(process.env.BATON_TASK_CONCURRENCY ?? 32),
+  });
+  const retention = { age: 86_400 };
+  app.post<{ Body: { type: string; payload?: unknown } }>('/v1/tasks', async (req, reply) => {
+    const jobId = `t${randomUUID().replace(/-/g, '')}`;
+    await taskQueue.add(req.body.type, { payload: req.body.payload }, { jobId, attempts: 1, priority: 10, removeOnComplete: retention, removeOnFail: retention });
+    return reply.code(202).send({ id: jobId });
+  });
+  // The cache's single-key GET and PUT: the value format, the JSON check of a PUT and its lease-invalidating
+  // script are the operation's own; Baton adds auth, tenancy, validation, metrics and the request id.
+  await app.register(async (cache) => {
+    cache.removeAllContentTypeParsers();
+    cache.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+    cache.get<{ Params: { key: string } }>('/v1/cache/:key', async (req, reply) => {
+      const v = await redis.getBuffer(keys.cache.value(tenant, req.params.key));
+      if (v === null) return reply.code(404).send();
+      const entry = unpack(v);
+      reply.header('cache-status', 'hit').header('etag', entry.etag);
+      return reply.type(entry.contentType).send(entry.body);
+    });
+    cache.put<{ Params: { key: string } }>('/v1/cache/:key', async (req, reply) => {
+      const body = req.body as Buffer;
+      JSON.parse(body.toString('utf8'));
+      const { key } = req.params;
+      const packed = pack(body, 'application/json', 0);
+      await call.naiveCacheSet(keys.cache.value(tenant, key), keys.cache.lease(tenant, key), packed, 0, '', keys.event(tenant, 'cache', key));
+      return reply.code(204).send();
+    });
   });
 } else {
   const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2 });

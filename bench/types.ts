@@ -75,3 +75,6 @@ export interface ScenarioCase {
 }
 
 export type BenchCase = HttpCase | ScenarioCase;
+
+/** Where the naive reference server (bench/references.ts) keeps its task jobs; the task cases count them there. */
+export const NAIVE_TASK_PREFIX = 'naive:bench:t';

@@ -24,6 +24,16 @@ export const cases: BenchCase[] = [
     target: { reference: 'proxyGet', minRatio: 0.9, maxP99Ratio: 1.5 },
   },
   {
+    // Not a Baton case: the same GET (value format, ETag and Cache-Status headers) behind a bare route, with
+    // Baton's coalesced writes. What the operation itself reaches against the proxy (reading aid).
+    name: 'cache GET (hit): naive server, same value format (reading aid)',
+    method: 'GET',
+    path: '/v1/cache/bench:hit',
+    setup: (ctx) => seed(ctx, 'bench:hit'),
+    server: 'naive',
+    target: { reference: 'proxyGet' },
+  },
+  {
     name: 'cache GET (miss, 404 problem)',
     method: 'GET',
     path: '/v1/cache/bench:absent',
@@ -39,6 +49,17 @@ export const cases: BenchCase[] = [
     headers: { 'content-type': 'application/json' },
     body: VALUE,
     target: { reference: 'proxySet', minRatio: 0.85, maxP99Ratio: 1.5 },
+  },
+  {
+    // Not a Baton case: the JSON check, the packed value and the lease-invalidating set script behind a bare
+    // route (reading aid for the target above).
+    name: 'cache PUT: naive server, same check and script (reading aid)',
+    method: 'PUT',
+    path: '/v1/cache/bench:put',
+    headers: { 'content-type': 'application/json' },
+    body: VALUE,
+    server: 'naive',
+    target: { reference: 'proxySet' },
   },
   {
     name: 'cache multi-get (10 keys)',

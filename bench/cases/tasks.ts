@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { BenchCase, BenchContext, LoadResult } from '../types.js';
+import { NAIVE_TASK_PREFIX, type BenchCase, type BenchContext, type LoadResult } from '../types.js';
 import { postJson } from '../client.js';
 import { hasWrk, load } from '../load.js';
 
@@ -196,6 +196,16 @@ async function inProcessBatches(ctx: BenchContext): Promise<LoadResult> {
   return completions(ctx, 'batch submits of 10 by wrk', () => wrkSubmits(ctx, { type: 'baton.echo', tasks }));
 }
 
+/**
+ * The same submits (wrk only) to the naive server: Baton's BullMQ job behind a bare route, with a no-op Worker in
+ * its process. What the operation itself reaches against the yardstick (reading aid for the 0.6 target).
+ */
+async function naiveInProcess(ctx: BenchContext): Promise<LoadResult> {
+  if (!hasWrk || !ctx.naiveUrl) return { requestsPerSec: NaN, p50Ms: NaN, p99Ms: NaN, errors: 0, note: 'needs wrk and the naive server' };
+  const naive = { ...ctx, baseUrl: ctx.naiveUrl };
+  return completions(naive, 'naive server, submits by wrk', () => wrkSubmits(naive, { type: 'baton.echo', payload: 1 }), NAIVE_TASK_PREFIX);
+}
+
 /** Tasks of `baton.echo` not yet finished (waiting, prioritized or running). */
 async function backlogOf(queue: Queue): Promise<number> {
   const c = await queue.getJobCounts('waiting', 'prioritized', 'active');
@@ -203,9 +213,9 @@ async function backlogOf(queue: Queue): Promise<number> {
 }
 
 /** Runs `submit` (the load), lets the backlog drain (bounded), and reports tasks finished per second over both. */
-async function completions(ctx: BenchContext, how: string, submit: (queue: Queue) => Promise<LoadResult>): Promise<LoadResult> {
+async function completions(ctx: BenchContext, how: string, submit: (queue: Queue) => Promise<LoadResult>, prefix = 'baton:bench:t'): Promise<LoadResult> {
   const conn = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue('{baton.echo}', { connection: conn, prefix: 'baton:bench:t' });
+  const queue = new Queue('{baton.echo}', { connection: conn, prefix });
   try {
     const completedBefore = await queue.getCompletedCount();
     const started = performance.now();
@@ -310,6 +320,11 @@ export const cases: BenchCase[] = [
     run: inProcessHandler,
     yardstick: rawYardstick,
     target: { reference: 'bare', minRatio: 0.6 },
+  },
+  {
+    name: 'tasks: naive server, same job, in-process no-op (reading aid)',
+    run: naiveInProcess,
+    yardstick: rawYardstick,
   },
   {
     name: 'tasks: batch submits of 10→SUCCESS in-process (reading aid)',
