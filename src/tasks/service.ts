@@ -8,6 +8,7 @@
 // connection each). In-process handler Workers share one blocking connection plus one blocking connection
 // per (configured tenant, handler type) that BullMQ duplicates for BZPOPMIN.
 import { createHash, randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { FlowProducer, Job, Queue, UnrecoverableError, Worker, createRedisBackend, defaultRepeatStrategy, type JobsOptions } from 'bullmq';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
@@ -193,6 +194,9 @@ export function createTasksService(o: TasksServiceOptions) {
   let flows: FlowProducer | undefined;
   /** Aborted when the app starts closing: parked claims answer 204 at once instead of holding the shutdown. */
   const shutdown = new AbortController();
+  // Each parked claim listens on it until it ends (claim-waiters removes the listener): a busy instance holds
+  // hundreds at once by design, which Node would otherwise report as a possible leak past ten.
+  setMaxListeners(0, shutdown.signal);
 
   const typeChannel = (tenant: string, type: string) => keys.event(tenant, 'tasks', type);
   /**
