@@ -12,6 +12,8 @@
 //           does it over HTTP the way Baton does. Also a task submit: a BullMQ job of the same shape as Baton's
 //           (prioritized, its own id, kept for the retention) with a no-op Worker in the same process.
 // Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [naive: keyPrefix tenant, as Baton's]
+// As Baton's entry does (src/pin-tick-object.ts), so that the ratios compare like with like.
+import '../src/pin-tick-object.js';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';

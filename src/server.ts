@@ -2,6 +2,8 @@
 // REDIS_URL is given outside production, build the app, listen, and shut down gracefully (close-with-grace)
 // on SIGTERM, SIGINT and uncaught errors: stop accepting, let in-flight requests (long polls included)
 // finish within BATON_SHUTDOWN_GRACE_MS, close Redis, stop the embedded redis-server.
+// First: before anything calls process.nextTick much (why: src/pin-tick-object.ts).
+import './pin-tick-object.js';
 import closeWithGrace from 'close-with-grace';
 import { config as loadDotenv } from 'dotenv';
 import { existsSync } from 'node:fs';
