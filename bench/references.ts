@@ -6,11 +6,11 @@
 //   naive — Baton's own lock acquire/release, enqueue and cache set Lua scripts and its cache value format
 //           (ETag, content type and bytes packed in one string; a PUT's body checked as JSON) behind bare
 //           Fastify routes (same paths and bodies): no auth, tenancy, validation, metrics, request id or error
-//           documents. Its writes to Redis are
-//           coalesced per loop turn as Baton's are (src/redis/coalesce.ts, same batch bound), so the transport is
-//           Baton's too. What the operation itself costs on this machine, i.e. the ceiling of any service that
-//           does it over HTTP the way Baton does. Also a task submit: a BullMQ job of the same shape as Baton's
-//           (prioritized, its own id, kept for the retention) with a no-op Worker in the same process.
+//           documents. Also a task submit: a BullMQ job of the same shape as Baton's (prioritized, its own id,
+//           kept for the retention) for a no-op Worker in the same process. Its writes to Redis are coalesced
+//           per loop turn as Baton's are (src/redis/coalesce.ts, same batch bound), so the transport is Baton's
+//           too. What the operation itself costs on this machine, i.e. the ceiling of any service that does it
+//           over HTTP the way Baton does.
 // Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [naive: keyPrefix tenant, as Baton's]
 // As Baton's entry does (src/pin-tick-object.ts), so that the ratios compare like with like.
 import '../src/pin-tick-object.js';
