@@ -20,6 +20,7 @@ import Fastify from 'fastify';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pack, unpack } from '../src/cache/service.js';
+import { newJobId, taskJobOptions } from '../src/tasks/service.js';
 import { coalesceWrites } from '../src/redis/coalesce.js';
 import { createKeys } from '../src/redis/keys.js';
 import { NAIVE_TASK_PREFIX } from './types.js';
@@ -31,7 +32,8 @@ if (kind === 'bare') {
   app.get('/', async () => ({ status: 'ok' }));
 } else if (kind === 'naive') {
   const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2 });
-  coalesceWrites(redis, Number(process.env.REDIS_COALESCE_MAX_WRITES ?? 16));
+  const maxWrites = Number(process.env.REDIS_COALESCE_MAX_WRITES ?? 16);
+  coalesceWrites(redis, maxWrites);
   const lua = (file: string) => readFileSync(new URL(`../src/${file}`, import.meta.url), 'utf8');
   redis.defineCommand('naiveAcquire', { numberOfKeys: 3, lua: lua('locks/lua/acquire.lua') });
   redis.defineCommand('naiveRelease', { numberOfKeys: 2, lua: lua('locks/lua/release.lua') });
@@ -68,21 +70,22 @@ if (kind === 'bare') {
     );
     return reply.code(201).send({ id: String(r[2]) });
   });
-  // Task submit → in-process no-op handler: Baton's BullMQ job options, under a prefix of its own (Baton's idle
-  // handler workers must not take these jobs). The bench counts completions under NAIVE_TASK_PREFIX.
+  // Task submit → in-process no-op handler: Baton's job id and BullMQ job options (retention of Baton's default,
+  // 24 h), under a prefix of its own (Baton's idle handler workers must not take these jobs). The bench counts
+  // completions under NAIVE_TASK_PREFIX.
   const taskConnection = (blocking: boolean) => {
     const c = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2, maxRetriesPerRequest: blocking ? null : 20 });
-    coalesceWrites(c, Number(process.env.REDIS_COALESCE_MAX_WRITES ?? 16));
+    coalesceWrites(c, maxWrites);
     return c;
   };
   const taskQueue = new Queue('{baton.echo}', { connection: taskConnection(false), prefix: NAIVE_TASK_PREFIX });
   new Worker('{baton.echo}', async (job) => job.data.payload ?? null, {
     connection: taskConnection(true), prefix: NAIVE_TASK_PREFIX, concurrency: Number(process.env.BATON_TASK_CONCURRENCY ?? 32),
   });
-  const retention = { age: 86_400 };
+  const jobOptions = taskJobOptions({}, 86_400);
   app.post<{ Body: { type: string; payload?: unknown } }>('/v1/tasks', async (req, reply) => {
-    const jobId = `t${randomUUID().replace(/-/g, '')}`;
-    await taskQueue.add(req.body.type, { payload: req.body.payload }, { jobId, attempts: 1, priority: 10, removeOnComplete: retention, removeOnFail: retention });
+    const jobId = newJobId();
+    await taskQueue.add(req.body.type, { payload: req.body.payload }, { ...jobOptions, jobId });
     return reply.code(202).send({ id: jobId });
   });
   // The cache's single-key GET and PUT: the value format, the JSON check of a PUT and its lease-invalidating

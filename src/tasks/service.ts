@@ -8,7 +8,6 @@
 // connection each). In-process handler Workers share one blocking connection plus one blocking connection
 // per (configured tenant, handler type) that BullMQ duplicates for BZPOPMIN.
 import { createHash, randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import { FlowProducer, Job, Queue, UnrecoverableError, Worker, createRedisBackend, defaultRepeatStrategy, type JobsOptions } from 'bullmq';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
@@ -165,6 +164,26 @@ function bytes(v: unknown): number {
   return Buffer.byteLength(JSON.stringify(v ?? null));
 }
 
+type JobInput = Omit<SubmitInput, 'type' | 'payload' | 'idempotencyKey' | 'timeoutMs'>;
+
+/** The BullMQ options of a task's job (exported for the benchmark's naive server, which adds the same job). */
+export function taskJobOptions(input: JobInput, retentionS: number): JobsOptions {
+  const attempts = input.attempts ?? 1;
+  return {
+    attempts,
+    ...(attempts > 1 ? { backoff: { type: input.backoff?.type ?? 'exponential', delay: input.backoff?.delayMs ?? 1000 } } : {}),
+    // API priority 0..9, higher first; BullMQ: lower first. Every job is prioritized so the order holds.
+    priority: 10 - (input.priority ?? 0),
+    removeOnComplete: { age: retentionS },
+    removeOnFail: { age: retentionS },
+  };
+}
+
+/** A fresh BullMQ job id for a task: opaque, unique across instances. */
+export function newJobId(): string {
+  return `t${randomUUID().replace(/-/g, '')}`;
+}
+
 export function createTasksService(o: TasksServiceOptions) {
   const { redis, keys, notifier, config } = o;
   const retentionMs = config.tasks.retentionMs;
@@ -192,11 +211,6 @@ export function createTasksService(o: TasksServiceOptions) {
   const claimedJobs = new Map<string, ClaimedJob>();
   /** Adds a batch of tasks in one transaction (submitBatch); made on first use. */
   let flows: FlowProducer | undefined;
-  /** Aborted when the app starts closing: parked claims answer 204 at once instead of holding the shutdown. */
-  const shutdown = new AbortController();
-  // Each parked claim listens on it until it ends (claim-waiters removes the listener): a busy instance holds
-  // hundreds at once by design, which Node would otherwise report as a possible leak past ten.
-  setMaxListeners(0, shutdown.signal);
 
   const typeChannel = (tenant: string, type: string) => keys.event(tenant, 'tasks', type);
   /**
@@ -373,17 +387,7 @@ export function createTasksService(o: TasksServiceOptions) {
     return v;
   }
 
-  function jobOptions(input: Omit<SubmitInput, 'type' | 'payload' | 'idempotencyKey' | 'timeoutMs'>): JobsOptions {
-    const attempts = input.attempts ?? 1;
-    return {
-      attempts,
-      ...(attempts > 1 ? { backoff: { type: input.backoff?.type ?? 'exponential', delay: input.backoff?.delayMs ?? 1000 } } : {}),
-      // API priority 0..9, higher first; BullMQ: lower first. Every job is prioritized so the order holds.
-      priority: 10 - (input.priority ?? 0),
-      removeOnComplete: { age: retentionS },
-      removeOnFail: { age: retentionS },
-    };
-  }
+  const jobOptions = (input: JobInput): JobsOptions => taskJobOptions(input, retentionS);
 
   function checkPayload(type: string, payload: unknown) {
     const size = bytes(payload);
@@ -395,7 +399,7 @@ export function createTasksService(o: TasksServiceOptions) {
 
   /** A fresh task: its BullMQ job id, its opaque id, and what BullMQ stores. */
   function newTask(type: string, input: Omit<SubmitInput, 'type'>) {
-    const jobId = `t${randomUUID().replace(/-/g, '')}`;
+    const jobId = newJobId();
     return {
       jobId,
       id: encodeTaskId(type, jobId),
@@ -704,7 +708,7 @@ export function createTasksService(o: TasksServiceOptions) {
       const worker = await manualWorker(e, lockMs);
       // Listen before trying, so a submit between the try and the wait is not missed.
       const remaining = deadline - Date.now();
-      const wait = remaining > 0 && !shutdown.signal.aborted ? waiters.park(channel, remaining, signal, shutdown.signal) : undefined;
+      const wait = remaining > 0 && !waiters.released() ? waiters.park(channel, remaining, signal) : undefined;
       const token = `${randomUUID()}.${lockMs}`;
       let job: TaskJob | undefined;
       try {
@@ -734,7 +738,7 @@ export function createTasksService(o: TasksServiceOptions) {
       try {
         if (due !== undefined && due < deadline) dueTimer = setTimeout(() => wait.cancel(), Math.max(1, due - Date.now()));
         const outcome = await wait.outcome;
-        if (outcome === 'aborted' && (signal?.aborted || shutdown.signal.aborted)) return null;
+        if (outcome === 'aborted' && (signal?.aborted || waiters.released())) return null;
         // Woken (or a delayed task came due): if the next look finds nothing, mark again before parking; a
         // resync after a failover may mean the marker was lost with the old master.
         marked = false;
@@ -1171,12 +1175,12 @@ export function createTasksService(o: TasksServiceOptions) {
 
   /** Release parked claims (they answer 204) before the HTTP server waits for open requests. */
   function stopWaiting() {
-    shutdown.abort();
+    waiters.release();
   }
 
   async function close() {
     closed = true;
-    shutdown.abort();
+    waiters.release();
     // A forced BullMQ close would only return the pending graceful one (Worker.close memoises it): when the
     // graceful close is stuck (a blocking connection caught mid-reconnect never emits 'end', BullMQ #4585),
     // cut the sockets and stop the stalled-check timer (private: it would keep the process alive 30 s).

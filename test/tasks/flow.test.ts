@@ -77,7 +77,7 @@ t.test('parked claims: each submitted task goes to exactly one claim; no Redis c
   await app.inject({ method: 'POST', url: '/v1/workers/herd/claim', headers: auth(), payload: { waitMs: 0 } });
   const clients = () => redis.connectedClients();
   const before = await clients();
-  // Every parked claim listens on the service's one shutdown signal: that is by design, not a leak to warn of.
+  // Parked claims must not pile listeners onto anything shared (Node warns past ten, and operators read it as a leak).
   const leakWarnings: string[] = [];
   const onWarning = (w: Error) => {
     if (w.name === 'MaxListenersExceededWarning') leakWarnings.push(w.message);
@@ -98,6 +98,22 @@ t.test('parked claims: each submitted task goes to exactly one claim; no Redis c
   const got = await Promise.all(claims);
   t.same(got.map((r) => r.statusCode), Array(N).fill(200));
   t.same(got.map((r) => r.json().task.id as string).sort(), ids, 'every task delivered once, to one claim');
+});
+
+t.test('closing the app releases every parked claim at once (204), without waiting out their waitMs', async (t) => {
+  const app = await build(t, redis.url);
+  const N = 12;
+  const claims = Array.from({ length: N }, (_, i) =>
+    app.inject({ method: 'POST', url: `/v1/workers/${i % 2 ? 'odd' : 'even'}/claim`, headers: auth(), payload: { waitMs: 20_000 } }));
+  await until('all claims parked', async () => new RegExp(`baton_task_claims_parked ${N}\\b`).test((await app.inject({ url: '/metrics' })).body), 7_500, 10);
+  await app.close();
+  // The claims settle within a few ticks of close(); 20 s would mean they waited out their waitMs.
+  const settled = await Promise.race([
+    Promise.all(claims),
+    new Promise<'still parked'>((r) => setTimeout(() => r('still parked'), 5_000).unref()),
+  ]);
+  t.not(settled, 'still parked', 'every parked claim answered when the app closed');
+  if (settled !== 'still parked') t.same(settled.map((r) => r.statusCode), Array(N).fill(204));
 });
 
 t.test('a submit is announced over pub/sub only while a claim of its type may be parked, and wakes a claim on another instance', async (t) => {
