@@ -16,6 +16,7 @@
 // PUTs, whose commands cost Redis little, were unchanged (measured on 2026-12-06, README: Benchmark).
 import type { Socket } from 'node:net';
 import type { Cluster, Redis } from 'ioredis';
+import { onEveryConnection } from './every-connection.js';
 
 const coalesced = new WeakSet<object>();
 
@@ -61,11 +62,5 @@ function coalesceRedis(redis: Redis, maxWrites: number): void {
 
 /** Coalesce the writes of a command client: its connection, or each Cluster node's as it appears. */
 export function coalesceWrites(client: Redis | Cluster, maxWrites = Infinity): void {
-  if ((client as Cluster).isCluster) {
-    const cluster = client as Cluster;
-    for (const node of cluster.nodes('all')) coalesceRedis(node, maxWrites);
-    cluster.on('+node', (node: Redis) => coalesceRedis(node, maxWrites));
-    return;
-  }
-  coalesceRedis(client as Redis, maxWrites);
+  onEveryConnection(client, (connection) => coalesceRedis(connection, maxWrites));
 }

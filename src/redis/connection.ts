@@ -5,6 +5,7 @@
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisTopology } from '../config.js';
 import { coalesceWrites } from './coalesce.js';
+import { watchCommandTimeouts } from './command-timeout.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -57,7 +58,8 @@ export function createRedis(o: ConnectionOptions): RedisClient {
     retryStrategy,
     enableOfflineQueue: mode !== 'command',
     maxRetriesPerRequest: mode === 'blocking' ? null : 1,
-    ...(mode === 'command' ? { commandTimeout: o.commandTimeoutMs, enableAutoPipelining: o.autoPipelining ?? false } : {}),
+    // The command timeout is command-timeout.ts' watchdog, not ioredis' `commandTimeout` (a timer per command).
+    ...(mode === 'command' ? { enableAutoPipelining: o.autoPipelining ?? false } : {}),
     // A failover makes the old master read-only: reconnect so the next command goes to the new master.
     reconnectOnError: (err) => (err.message.startsWith('READONLY') ? 2 : false),
     // ioredis' own re-subscribe after a reconnect leaves its promise unhandled: a second drop during it
@@ -66,6 +68,7 @@ export function createRedis(o: ConnectionOptions): RedisClient {
   };
   const client = newClient(o, base, mode);
   if (mode !== 'subscriber' && o.coalesceWrites) coalesceWrites(client, o.coalesceMaxWrites);
+  if (mode === 'command') watchCommandTimeouts(client, o.commandTimeoutMs);
   return client;
 }
 
