@@ -41,18 +41,21 @@ export default fp(
     });
     app.decorate('metrics', { registry });
     // One child per (route, method, status), kept (src/metrics/fast.ts says why this is not prom-client's
-    // Histogram). The set is bounded by the route table × methods × statuses in use.
-    const children = new Map<string, FastHistogramChild>();
+    // Histogram). The set is bounded by the route table × methods × statuses in use. Nested maps, not one map
+    // keyed by a string built per response: the route and method strings are the same objects every time, so
+    // their hashes are cached, while a new key string would be flattened and hashed on every response.
+    const children = new Map<string, Map<string, Map<number, FastHistogramChild>>>();
+    const childFor = (route: string, method: string, status: number): FastHistogramChild => {
+      let byMethod = children.get(route);
+      if (byMethod === undefined) children.set(route, (byMethod = new Map()));
+      let byStatus = byMethod.get(method);
+      if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()));
+      let child = byStatus.get(status);
+      if (child === undefined) byStatus.set(status, (child = http.child({ route, method, status: String(status) })));
+      return child;
+    };
     app.addHook('onResponse', (request, reply, done) => {
-      const route = request.routeOptions.url ?? 'unmatched';
-      const status = reply.statusCode;
-      const id = `${request.method} ${status} ${route}`;
-      let child = children.get(id);
-      if (child === undefined) {
-        child = http.child({ route, method: request.method, status: String(status) });
-        children.set(id, child);
-      }
-      child.observe(reply.elapsedTime / 1000);
+      childFor(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode).observe(reply.elapsedTime / 1000);
       done();
     });
   },

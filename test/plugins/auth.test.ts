@@ -4,6 +4,7 @@ import http from 'node:http';
 import { build, auth, KEYS } from '../helpers/build.js';
 import { startRedis } from '../helpers/redis.js';
 import { buildApp } from '../../src/app.js';
+import { sameInConstantTime } from '../../plugins/auth.js';
 import { loadConfig } from '../../src/config.js';
 import { pino } from 'pino';
 
@@ -123,7 +124,20 @@ t.test('one keep-alive socket, several keys: each request is judged by its own h
   t.equal(await who(KEYS.t2), '200 t2', 'another valid key on the same socket is that key\'s tenant');
   t.equal(await who(`${KEYS.t2}x`), '401 unauthorized', 'a wrong key after a valid one is refused');
   t.equal(await who(KEYS.t2.slice(0, -1)), '401 unauthorized', 'a prefix of the cached key is refused');
+  t.equal(await who(KEYS.t2), '200 t2');
+  t.equal(await who(`${KEYS.t2.slice(0, -1)}X`), '401 unauthorized', 'the cached key with its last character changed is refused');
+  t.equal(await who(`X${KEYS.t2.slice(1)}`), '401 unauthorized', 'the cached key with its first character changed is refused');
   t.equal(await who(KEYS.readOnly), '403 forbidden', 'the scopes are those of the key sent now');
   t.equal(await who(KEYS.t1), '200 t1');
   t.equal(sockets.size, 1, 'all of it on one keep-alive socket');
+});
+
+t.test('sameInConstantTime compares every character', async (t) => {
+  t.ok(sameInConstantTime('Bearer abc', 'Bearer abc'));
+  t.ok(sameInConstantTime('', ''));
+  t.notOk(sameInConstantTime('Bearer abc', 'Bearer abd'), 'last character');
+  t.notOk(sameInConstantTime('Bearer abc', 'bearer abc'), 'first character');
+  t.notOk(sameInConstantTime('Bearer abc', 'Bearer ab'), 'shorter');
+  t.notOk(sameInConstantTime('Bearer ab', 'Bearer abc'), 'longer');
+  t.notOk(sameInConstantTime('Bearer é', 'Bearer e'), 'non-ASCII');
 });
