@@ -12,6 +12,7 @@ import { createCacheMetrics, createCacheService, isJsonType, type CacheEntry } f
 import { AppError, toProblem } from '../src/errors.js';
 import { ProblemSchema, problems, queryBool } from '../src/schemas/common.js';
 import { clientGone } from './lib/client-gone.js';
+import { noContent } from './lib/no-content.js';
 
 const BAD_CHARS = /[\p{Cc}\p{Cs}]/u;
 const MAX_TTL_MS = 10 * 365 * 24 * 3_600_000;
@@ -48,19 +49,19 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   // ---- validation: zod documents and reports; a fast check lets the common valid case through -------------
-  const fastChecks = new WeakMap<object, (data: unknown) => unknown>();
+  // A passing fast check answers `true`, not `{ value }`: Fastify then leaves the request part as it is. With
+  // `{ value }` it would assign it back, and for headers that assignment makes every later read of
+  // request.headers merge a fresh copy of all of them (Fastify's headers setter).
+  const fastChecks = new WeakMap<object, (data: unknown) => boolean>();
   function fast<T extends z.ZodType>(schema: T, check: (data: unknown) => boolean): T {
-    fastChecks.set(schema, (data) => (check(data) ? data : undefined));
+    fastChecks.set(schema, check);
     return schema;
   }
   const compile = ((route: Parameters<typeof validatorCompiler>[0]) => {
     const slow = validatorCompiler(route);
     const check = fastChecks.get(route.schema as object);
     if (!check) return slow;
-    return (data: unknown) => {
-      const value = check(data);
-      return value === undefined ? slow(data) : { value };
-    };
+    return (data: unknown) => (check(data) ? true : slow(data));
   }) as unknown as FastifySchemaCompiler<z.ZodType>;
   app.setValidatorCompiler(compile);
 
@@ -233,7 +234,7 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
       xx: query.xx,
       lease: request.headers['cache-lease'] as string | undefined,
     });
-    return reply.code(204).send(null);
+    return noContent(reply);
   }
 
   const getSchema = {
@@ -289,7 +290,7 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
     putOne(request, reply, request.params.key, request.query));
   app.delete('/v1/cache/:key', { config: write, schema: deleteSchema }, async (request, reply) => {
     await cache.delete(request.auth.tenant, request.params.key);
-    return reply.code(204).send(null);
+    return noContent(reply);
   });
 
   // The same routes for clients that send a "/" in the key unencoded (undocumented; the encoded form is canonical).
@@ -301,7 +302,7 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
     putOne(request, reply, request.params['*'], request.query));
   app.delete('/v1/cache/*', { config: write, schema: { ...deleteSchema, ...hidden } }, async (request, reply) => {
     await cache.delete(request.auth.tenant, request.params['*']);
-    return reply.code(204).send(null);
+    return noContent(reply);
   });
 
   // ---- bulk ---------------------------------------------------------------------------------------------------
@@ -398,7 +399,7 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
       return { key: e.key, body, contentType: 'application/json', ttlMs: e.ttlMs };
     });
     await cache.setMany(request.auth.tenant, prepared, { ttlMs: ttl, jitter: j });
-    return reply.code(204).send(null);
+    return noContent(reply);
   });
 
   app.delete('/v1/cache', {

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { identifierSchema, problems } from '../src/schemas/common.js';
 import { createQueueService, MAX_BATCH, MAX_PRIORITY, messagesJson, type MessageOp } from '../src/queues/service.js';
 import { clientGone } from './lib/client-gone.js';
+import { noContent } from './lib/no-content.js';
 
 const MAX_DELAY_MS = 7 * 24 * 3_600_000;
 const MAX_WAIT_MS = 20_000;
@@ -202,7 +203,7 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   }, async (request, reply) => {
     await service.ackOne(request.auth.tenant, request.params.queue, request.params.id, request.body.receipt);
-    return reply.code(204).send(null);
+    return noContent(reply);
   });
 
   app.post('/v1/queues/:queue/ack', {
@@ -322,7 +323,7 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   }, async (request, reply) => {
     await service.purge(request.auth.tenant, request.params.queue);
-    return reply.code(204).send(null);
+    return noContent(reply);
   });
 
   app.get('/v1/queues/:queue/dead', {

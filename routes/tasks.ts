@@ -8,6 +8,7 @@ import { createTaskMetrics, registerTaskGauges } from '../src/tasks/metrics.js';
 import { CLAIM_MAX_WAIT_MS, LOCK_MAX_MS, LOCK_MIN_MS, SUBMIT_BATCH_MAX, createTasksService } from '../src/tasks/service.js';
 import { TASK_STATES } from '../src/tasks/state.js';
 import { clientGone } from './lib/client-gone.js';
+import { noContent } from './lib/no-content.js';
 import { registerDashboard } from './tasks-dashboard.js';
 
 const DAY_MS = 86_400_000;
@@ -311,7 +312,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   }, async (request, reply) => {
     const r = await service.claim(request.auth.tenant, request.params.type, request.body ?? {}, clientGone(reply));
-    if (!r) return reply.code(204).send(null);
+    if (!r) return noContent(reply);
     return r;
   });
 
@@ -413,7 +414,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: { tags: stags, summary: 'Delete a schedule', params: SchedParams, response: { 204: z.null(), ...problems(404) } },
   }, async (request, reply) => {
     await service.deleteSchedule(request.auth.tenant, request.params.id);
-    return reply.code(204).send(null);
+    return noContent(reply);
   });
 
 };
