@@ -715,6 +715,8 @@ export function createTasksService(o: TasksServiceOptions) {
         job = (await worker.getNextJob(token, { block: false })) as TaskJob | undefined;
       } catch (err) {
         wait?.cancel();
+        // The app is closing and cut the connection under the look: "nothing now" (204), as for a parked claim.
+        if (waiters.released()) return null;
         throw err;
       }
       if (job?.id) {
@@ -723,7 +725,11 @@ export function createTasksService(o: TasksServiceOptions) {
         if (out === REVOKED_LOOK_AGAIN) continue;
         return out;
       }
-      if (!wait) return null;
+      // Released while looking (the app is closing): answer now, without marking the type or parking again.
+      if (!wait || waiters.released()) {
+        wait?.cancel();
+        return null;
+      }
       if (!marked) {
         // Nothing ready and we will wait: mark the type as claimed-on, so submits elsewhere publish, then look
         // once more (a submit between the look above and the mark did not publish).

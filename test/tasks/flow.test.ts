@@ -3,6 +3,7 @@ import { auth, build, KEYS } from '../helpers/build.js';
 import { publishedDuring } from '../helpers/published.js';
 import { until } from '../helpers/servers.js';
 import { startRedis } from '../helpers/redis.js';
+import { standaloneOnly } from '../helpers/topology.js';
 
 const redis = await startRedis(t);
 t.beforeEach(() => redis.flush());
@@ -114,6 +115,33 @@ t.test('closing the app releases every parked claim at once (204), without waiti
   ]);
   t.not(settled, 'still parked', 'every parked claim answered when the app closed');
   if (settled !== 'still parked') t.same(settled.map((r) => r.statusCode), Array(N).fill(204));
+});
+
+// A claim counts as parked from before its look at Redis (it listens first, so no submit is missed). Closing
+// the app while that look is in flight cuts the connection under it: the claim answers 204 like a parked one,
+// not 503. Redis is frozen (CLIENT PAUSE) so that every look is still in flight when the app closes.
+t.test('closing the app while claims are mid-look answers them 204 as well', { skip: standaloneOnly }, async (t) => {
+  const app = await build(t, redis.url);
+  for (const type of ['even', 'odd']) {
+    // Warm each type's queue and worker, so the claims below go straight to their look.
+    const warm = await app.inject({ method: 'POST', url: `/v1/workers/${type}/claim`, headers: auth(), payload: { waitMs: 0 } });
+    t.equal(warm.statusCode, 204);
+  }
+  const parked = app.metrics.registry.getSingleMetric('baton_task_claims_parked');
+  const parkedNow = async () => (await parked?.get())?.values[0]?.value;
+  const PAUSE_MS = 3_000;
+  await redis.client.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
+  const frozenAt = Date.now();
+  const N = 6;
+  const claims = Array.from({ length: N }, (_, i) =>
+    app.inject({ method: 'POST', url: `/v1/workers/${i % 2 ? 'odd' : 'even'}/claim`, headers: auth(), payload: { waitMs: 20_000 } }));
+  await until('every claim is looking (parked, its look held by the frozen Redis)', async () => (await parkedNow()) === N, 3_000, 5);
+  await app.close();
+  const settled = await Promise.all(claims);
+  t.ok(Date.now() - frozenAt < PAUSE_MS, 'the app closed and the claims answered while Redis was still frozen');
+  t.same(settled.map((r) => r.statusCode), Array(N).fill(204), 'each cut look answered "nothing now"');
+  // Let the pause run out, so the server is usable by the next test.
+  await redis.client.call('CLIENT', 'UNPAUSE');
 });
 
 t.test('a submit is announced over pub/sub only while a claim of its type may be parked, and wakes a claim on another instance', async (t) => {
