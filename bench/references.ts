@@ -23,7 +23,7 @@ import { pack, unpack } from '../src/cache/service.js';
 import { newJobId, taskJobOptions } from '../src/tasks/service.js';
 import { coalesceWrites } from '../src/redis/coalesce.js';
 import { createKeys } from '../src/redis/keys.js';
-import { NAIVE_TASK_PREFIX } from './types.js';
+import { ECHO_QUEUE, NAIVE_TASK_PREFIX } from './types.js';
 
 const [kind, portArg, redisUrl, keyPrefix = 'naive', tenant = 'naive'] = process.argv.slice(2);
 const app = Fastify({ logger: false });
@@ -78,8 +78,8 @@ if (kind === 'bare') {
     coalesceWrites(c, maxWrites);
     return c;
   };
-  const taskQueue = new Queue('{baton.echo}', { connection: taskConnection(false), prefix: NAIVE_TASK_PREFIX });
-  new Worker('{baton.echo}', async (job) => job.data.payload ?? null, {
+  const taskQueue = new Queue(ECHO_QUEUE, { connection: taskConnection(false), prefix: NAIVE_TASK_PREFIX });
+  new Worker(ECHO_QUEUE, async (job) => job.data.payload ?? null, {
     connection: taskConnection(true), prefix: NAIVE_TASK_PREFIX, concurrency: Number(process.env.BATON_TASK_CONCURRENCY ?? 32),
   });
   const jobOptions = taskJobOptions({}, 86_400);

@@ -1,6 +1,7 @@
 // The benchmark's case contract. Each area adds bench/cases/<area>.ts exporting `cases: BenchCase[]`;
 // bench/run.ts measures the references (bare Fastify route, thin Fastify+ioredis proxy) and then every case
 // in the same run, and prints requests/s, p50, p99 and the ratios, with each case's target beside it.
+import { createKeys } from '../src/redis/keys.js';
 
 export interface BenchContext {
   /** Baton's base URL, e.g. http://127.0.0.1:4100 */
@@ -76,5 +77,8 @@ export interface ScenarioCase {
 
 export type BenchCase = HttpCase | ScenarioCase;
 
-/** Where the naive reference server (bench/references.ts) keeps its task jobs; the task cases count them there. */
-export const NAIVE_TASK_PREFIX = 'naive:bench:t';
+/** The task cases' BullMQ queue (type baton.echo) and prefixes, from Baton's own key builder (tenant "bench"). */
+export const ECHO_QUEUE = createKeys('baton').tasks.queueName('baton.echo');
+export const BATON_TASK_PREFIX = createKeys('baton').tasks.bullPrefix('bench');
+/** Where the naive reference server (bench/references.ts) keeps its task jobs: apart from Baton's idle handlers. */
+export const NAIVE_TASK_PREFIX = createKeys('naive').tasks.bullPrefix('bench');

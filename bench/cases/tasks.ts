@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import { NAIVE_TASK_PREFIX, type BenchCase, type BenchContext, type LoadResult } from '../types.js';
+import { BATON_TASK_PREFIX, ECHO_QUEUE, NAIVE_TASK_PREFIX, type BenchCase, type BenchContext, type LoadResult } from '../types.js';
 import { postJson } from '../client.js';
 import { hasWrk, load } from '../load.js';
 
@@ -213,9 +213,9 @@ async function backlogOf(queue: Queue): Promise<number> {
 }
 
 /** Runs `submit` (the load), lets the backlog drain (bounded), and reports tasks finished per second over both. */
-async function completions(ctx: BenchContext, how: string, submit: (queue: Queue) => Promise<LoadResult>, prefix = 'baton:bench:t'): Promise<LoadResult> {
+async function completions(ctx: BenchContext, how: string, submit: (queue: Queue) => Promise<LoadResult>, prefix = BATON_TASK_PREFIX): Promise<LoadResult> {
   const conn = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
-  const queue = new Queue('{baton.echo}', { connection: conn, prefix });
+  const queue = new Queue(ECHO_QUEUE, { connection: conn, prefix });
   try {
     const completedBefore = await queue.getCompletedCount();
     const started = performance.now();

@@ -42,16 +42,22 @@ function expire(queue: CommandQueue, noted: PendingCommand): void {
   if (!noted.isSettled) noted.reject(new Error(TIMED_OUT));
 }
 
+/** The newest command in flight at one check, and when that was. */
+interface Note {
+  at: number;
+  command: PendingCommand;
+}
+
 function watchConnection(redis: Redis, timeoutMs: number): void {
   const tickMs = Math.max(10, Math.floor(timeoutMs / 4));
-  const notes: { at: number; command: PendingCommand }[] = [];
+  const notes: Note[] = [];
   const tick = () => {
     // ioredis replaces the queue on every reconnect: read it afresh.
     const queue = (redis as unknown as { commandQueue: CommandQueue }).commandQueue;
     const now = Date.now();
-    while (notes.length > 0 && now - (notes[0] as { at: number }).at >= timeoutMs) {
-      const { command } = notes.shift() as { command: PendingCommand };
-      if (!command.isSettled) expire(queue, command);
+    for (let oldest = notes[0]; oldest !== undefined && now - oldest.at >= timeoutMs; oldest = notes[0]) {
+      notes.shift();
+      if (!oldest.command.isSettled) expire(queue, oldest.command);
     }
     const newest = queue.peekBack()?.command;
     if (newest !== undefined && !newest.isSettled && notes[notes.length - 1]?.command !== newest) {

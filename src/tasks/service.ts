@@ -706,9 +706,10 @@ export function createTasksService(o: TasksServiceOptions) {
     for (;;) {
       const e = await entry(tenant, type);
       const worker = await manualWorker(e, lockMs);
-      // Listen before trying, so a submit between the try and the wait is not missed.
+      // Listen before trying, so a submit between the try and the wait is not missed. (Once the app is closing,
+      // park() answers 'aborted' at once and the checks below end the claim.)
       const remaining = deadline - Date.now();
-      const wait = remaining > 0 && !waiters.released() ? waiters.park(channel, remaining, signal) : undefined;
+      const wait = remaining > 0 ? waiters.park(channel, remaining, signal) : undefined;
       const token = `${randomUUID()}.${lockMs}`;
       let job: TaskJob | undefined;
       try {
