@@ -23,6 +23,12 @@ export interface Notifier {
   wait(channel: string, timeoutMs: number, signal?: AbortSignal): { outcome: Promise<WaitOutcome>; cancel(): void };
   /** Number of parked waiters (all channels). */
   waiting(): number;
+  /**
+   * When (Date.now()) the pattern subscription in force now began: every message published after it has been
+   * or will be delivered. Undefined while it is down, and always on Redis Cluster, whose subscriber connection
+   * the client does not show (src/tasks/revoke-watch.ts then reads Redis instead of trusting what it heard).
+   */
+  subscribedSince(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -49,6 +55,8 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
   };
   let parked = 0;
   let everReady = false;
+  let since: number | undefined;
+  const trackable = (subscriber as { isCluster?: boolean }).isCluster !== true;
 
   subscriber.on('pmessage', (_pattern: string, channel: string, message: string) => {
     emit(channel, message);
@@ -62,12 +70,15 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
     everReady = true;
     subscriber.psubscribe(pattern).then(
       () => {
+        if (trackable && subscriber.status === 'ready') since = Date.now();
         firstSubscribed();
         if (wasReady) for (const name of Array.from(channels, ([channel]) => channel)) emit(name, RESYNC);
       },
       () => undefined,
     );
   });
+  // The connection closed: messages published from now on are lost until the next PSUBSCRIBE.
+  subscriber.on('close', () => (since = undefined));
   try {
     await subscriber.connect();
     // A Cluster client resolves connect() before it emits 'ready' (a standalone one after): wait for the
@@ -110,7 +121,9 @@ export async function createNotifier(subscriber: RedisClient, pattern: string): 
       return { outcome, cancel: () => cancel() };
     },
     waiting: () => parked,
+    subscribedSince: () => since,
     async close() {
+      since = undefined;
       channels.clear();
       subscriber.disconnect();
     },

@@ -17,6 +17,7 @@ import type { Notifier } from '../redis/notifier.js';
 import { defineScript } from '../redis/scripts.js';
 import { createClaimWaiters } from './claim-waiters.js';
 import { createMarkedPublisher } from './marked-publisher.js';
+import { watchRevokes, type RevokeWatch } from './revoke-watch.js';
 import type { TaskHandler } from './handlers/index.js';
 import { FINAL_STATES, REVOKED_REASON, bullStatesFor, toTaskView, type BullState, type RevokedTombstone, type TaskState, type TaskView } from './state.js';
 
@@ -194,6 +195,8 @@ export function createTasksService(o: TasksServiceOptions) {
   const handlers = o.handlers ?? new Map<string, TaskHandler>();
   const entries = new Map<string, Promise<Entry>>();
   const inProcess: Worker<TaskData, unknown, string>[] = [];
+  /** What the in-process attempts of a (tenant, type) hear of revokes (revoke-watch.ts). */
+  const revokeWatches: RevokeWatch[] = [];
   let blocking: RedisClient | undefined;
   /** The connections BullMQ duplicates from `blocking` (one per handler Worker), so a stuck close can cut them. */
   const blockingCopies = new Set<{ disconnect(): void }>();
@@ -225,6 +228,8 @@ export function createTasksService(o: TasksServiceOptions) {
     publishIfMarked(keys.tasks.claiming(tenant, type), channel, instance);
   };
   const taskChannel = (tenant: string, id: string) => keys.event(tenant, 'task', id);
+  /** Every revoke of a type's tasks publishes the job id here, for in-process attempts (revoke-watch.ts). */
+  const revokesChannel = (tenant: string, type: string) => keys.event(tenant, 'revokes', type);
   const publish = (channel: string, message: string) => {
     redis.publish(channel, message).catch(() => undefined);
   };
@@ -613,19 +618,25 @@ export function createTasksService(o: TasksServiceOptions) {
     }
     // The flag first: a worker (HTTP or in-process) that races with us sees it on its next call.
     await tombstone(tenant, type, jobId, job.timestamp);
-    publish(taskChannel(tenant, id), 'revoked');
     let state: string = seen.bullState;
-    if (state !== 'active') {
-      try {
-        await job.remove();
-        state = 'removed';
-      } catch (err) {
-        if (!(err instanceof Error) || !/locked|scheduler/.test(err.message)) throw err;
-        // Claimed meanwhile (locked), or the pending run of a schedule (cannot be removed): mark its data,
-        // so a claim or handler that gets it fails it as revoked instead of running it.
-        await job.updateData({ ...job.data, revoked: true }).catch(() => undefined);
-        state = await job.getState();
+    try {
+      if (state !== 'active') {
+        try {
+          await job.remove();
+          state = 'removed';
+        } catch (err) {
+          if (!(err instanceof Error) || !/locked|scheduler/.test(err.message)) throw err;
+          // Claimed meanwhile (locked), or the pending run of a schedule (cannot be removed): mark its data,
+          // so a claim or handler that gets it fails it as revoked instead of running it.
+          await job.updateData({ ...job.data, revoked: true }).catch(() => undefined);
+          state = await job.getState();
+        }
       }
+    } finally {
+      // Published after the removal was tried: a worker that holds the job now fetched it before these
+      // messages, which lets in-process attempts trust what they heard (revoke-watch.ts). SSE streams get the first.
+      publish(taskChannel(tenant, id), 'revoked');
+      publish(revokesChannel(tenant, type), jobId);
     }
     if (state === 'removed') await indexRemovedRevoke(tenant, type, jobId);
     if (state === 'active' && !handlers.has(type)) {
@@ -1073,9 +1084,14 @@ export function createTasksService(o: TasksServiceOptions) {
     for (const tenant of tenants) {
       for (const handler of handlers.values()) {
         const type = handler.type;
+        // Listening before the Worker fetches anything (revoke-watch.ts).
+        const revokes = watchRevokes(notifier, revokesChannel(tenant, type), {
+          isRevoked: async (jobId) => (await redis.exists(keys.tasks.revoked(tenant, type, jobId))) === 1,
+        });
+        revokeWatches.push(revokes);
         const worker = new Worker<TaskData, unknown, string>(
           keys.tasks.queueName(type),
-          (job) => runHandler(tenant, handler, job as TaskJob),
+          (job) => runHandler(tenant, handler, revokes, job as TaskJob),
           { connection: blocking as never, prefix: keys.tasks.bullPrefix(tenant), concurrency: config.tasks.concurrency, autorun: true },
         );
         worker.on('error', (err) => o.log?.debug({ err: err.message, type }, 'handler worker error'));
@@ -1104,7 +1120,7 @@ export function createTasksService(o: TasksServiceOptions) {
    * garbage per task on Node 20), and the processor takes two parameters, so BullMQ makes no controller per job
    * either (it aborts that one only when asked to through cancelJob, which Baton never calls).
    */
-  async function runHandler(tenant: string, handler: TaskHandler, job: TaskJob): Promise<unknown> {
+  async function runHandler(tenant: string, handler: TaskHandler, revokes: RevokeWatch, job: TaskJob): Promise<unknown> {
     const type = handler.type;
     const jobId = job.id!;
     const id = encodeTaskId(type, jobId);
@@ -1125,14 +1141,17 @@ export function createTasksService(o: TasksServiceOptions) {
       // Settle the attempt even if the handler ignores its signal.
       stopRun?.(reason());
     };
-    const stop = notifier.listen(taskChannel(tenant, id), (message) => {
-      if (message === 'revoked') abort('revoked');
-    });
+    const watch = revokes.attend(jobId, job.processedOn, () => abort('revoked'));
     const timer = job.data.timeoutMs ? setTimeout(() => abort('timeout'), job.data.timeoutMs) : undefined;
     try {
-      if (job.data?.revoked) throw new UnrecoverableError(REVOKED_REASON);
-      const revoked = await taskStart.run(redis, [keys.tasks.revoked(tenant, type, jobId), keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, id), 'started']);
-      if (revoked === 1) throw new UnrecoverableError(REVOKED_REASON);
+      if (job.data?.revoked || watch.verdict === 'revoked') throw new UnrecoverableError(REVOKED_REASON);
+      if (watch.verdict === 'clear') {
+        publishTaskState(tenant, type, jobId, 'started', id);
+      } else {
+        // What was heard may be incomplete: read the tombstone (and announce the start) in one round trip.
+        const revoked = await taskStart.run(redis, [keys.tasks.revoked(tenant, type, jobId), keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, id), 'started']);
+        if (revoked === 1) throw new UnrecoverableError(REVOKED_REASON);
+      }
       if (why !== undefined) throw reason();
       o.metrics?.transition(type, 'STARTED');
       const stopped = new Promise<never>((_, reject) => (stopRun = reject));
@@ -1155,7 +1174,7 @@ export function createTasksService(o: TasksServiceOptions) {
     } catch (err) {
       throw reason(err);
     } finally {
-      stop();
+      watch.stop();
       clearTimeout(timer);
     }
   }
@@ -1197,6 +1216,7 @@ export function createTasksService(o: TasksServiceOptions) {
       (w as unknown as { stalledCheckStopper?: () => void }).stalledCheckStopper?.();
     };
     await Promise.all(inProcess.map((w) => bounded(w.close(), () => cut(w as Worker))));
+    for (const w of revokeWatches) w.close();
     const all = [...entries.values()];
     entries.clear();
     // An entry still being created (its queue waiting for a node that is gone) must not hold the close either.

@@ -4,6 +4,7 @@ import t from 'tap';
 import { auth, build } from '../helpers/build.js';
 import { publishedDuring } from '../helpers/published.js';
 import { startRedis } from '../helpers/redis.js';
+import { TOPOLOGY } from '../helpers/topology.js';
 import { decodeTaskId } from '../../src/tasks/service.js';
 
 const redis = await startRedis(t);
@@ -134,9 +135,10 @@ t.test('baton.echo: a batch submit runs every task in-process', async (t) => {
   t.same(views.map((v) => [v.state, v.result]), [['SUCCESS', 1], ['SUCCESS', 'two'], ['SUCCESS', [3]]]);
 });
 
-t.test('an in-process attempt whose task was revoked before it started does not run (the flag is checked at the start)', async (t) => {
+t.test('an in-process attempt that may have missed a revoke reads the tombstone, and does not run', async (t) => {
   const app = await build(t, redis.url, { env });
-  // The revoke that loses the race with the worker's fetch: the job is still there, only the flag says revoked.
+  // Fetched within a second of the app's subscription, the attempt cannot trust that it heard every revoke
+  // (src/tasks/revoke-watch.ts): the tombstone alone, with no message, keeps it from running.
   const { id } = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'webhook', payload: { url: `${base}/ok` }, delayMs: 400, attempts: 3 } })).json();
   const jobId = decodeTaskId(id)!.jobId;
   await redis.client.set(app.keys.tasks.revoked('t1', 'webhook', jobId), JSON.stringify({ revokedAt: Date.now() }), 'PX', 60_000);
@@ -148,6 +150,25 @@ t.test('an in-process attempt whose task was revoked before it started does not 
   t.not(await redis.client.zscore(failed, jobId), null, 'the attempt failed, for good, without retries');
   t.equal(received.length, before, 'the webhook was never called');
   t.equal((await app.inject({ url: `/v1/tasks/${id}`, headers: auth() })).json().state, 'REVOKED');
+});
+
+t.test('a revoke heard before the attempt starts refuses it without reading Redis', { skip: TOPOLOGY === 'cluster' ? 'on a Cluster every attempt reads the tombstone' : false }, async (t) => {
+  const app = await build(t, redis.url, { env });
+  // Fetched more than a second after the subscription: the attempt trusts what was heard. Only the message (as
+  // revoke() publishes it, after trying to remove the job) and no tombstone: the refusal comes from what was heard.
+  const { id } = (await app.inject({ method: 'POST', url: '/v1/tasks', headers: auth(), payload: { type: 'webhook', payload: { url: `${base}/ok` }, delayMs: 1_500, attempts: 3 } })).json();
+  const jobId = decodeTaskId(id)!.jobId;
+  const channel = app.keys.event('t1', 'revokes', 'webhook');
+  const heard = app.notifier.wait(channel, 5_000);
+  await redis.client.publish(channel, jobId);
+  t.equal(await heard.outcome, 'event');
+  const before = received.length;
+  const failed = `${app.keys.tasks.bullPrefix('t1')}:${app.keys.tasks.queueName('webhook')}:failed`;
+  for (let i = 0; i < 200 && (await redis.client.zscore(failed, jobId)) === null; i++) {
+    await new Promise((res) => setTimeout(res, 25));
+  }
+  t.not(await redis.client.zscore(failed, jobId), null, 'the attempt failed, for good, without retries');
+  t.equal(received.length, before, 'the webhook was never called');
 });
 
 t.test('webhook: hosts off the allow-list and bad payloads are 400 at submit', async (t) => {
