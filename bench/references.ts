@@ -8,8 +8,8 @@
 //           Fastify routes (same paths and bodies): no auth, tenancy, validation, metrics, request id or error
 //           documents. Also a task submit: a BullMQ job of the same shape as Baton's (prioritized, its own id,
 //           kept for the retention) for a no-op Worker in the same process. Its writes to Redis are coalesced
-//           per loop turn as Baton's are (src/redis/coalesce.ts, same batch bound), so the transport is Baton's
-//           too. What the operation itself costs on this machine, i.e. the ceiling of any service that does it
+//           per loop turn as Baton's are (src/redis/coalesce.ts, same batch bound), and commands with a Buffer are
+//           encoded as Baton encodes them (src/redis/fast-writable.ts), so the transport is Baton's too. What the operation itself costs on this machine, i.e. the ceiling of any service that does it
 //           over HTTP the way Baton does.
 // Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [naive: keyPrefix tenant, as Baton's]
 // As Baton's entry does (src/pin-tick-object.ts), so that the ratios compare like with like.
@@ -22,6 +22,7 @@ import { Redis } from 'ioredis';
 import { pack, unpack } from '../src/cache/service.js';
 import { newJobId, taskJobOptions } from '../src/tasks/service.js';
 import { coalesceWrites } from '../src/redis/coalesce.js';
+import { useFastCommandEncoding } from '../src/redis/fast-writable.js';
 import { createKeys } from '../src/redis/keys.js';
 import { ECHO_QUEUE, NAIVE_TASK_PREFIX } from './types.js';
 
@@ -31,6 +32,7 @@ const app = Fastify({ logger: false });
 if (kind === 'bare') {
   app.get('/', async () => ({ status: 'ok' }));
 } else if (kind === 'naive') {
+  useFastCommandEncoding();
   const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2 });
   const maxWrites = Number(process.env.REDIS_COALESCE_MAX_WRITES ?? 16);
   coalesceWrites(redis, maxWrites);

@@ -6,6 +6,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { RedisTopology } from '../config.js';
 import { coalesceWrites } from './coalesce.js';
 import { watchCommandTimeouts } from './command-timeout.js';
+import { useFastCommandEncoding } from './fast-writable.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -48,6 +49,7 @@ function urlOptions(url: string | undefined): RedisOptions {
 }
 
 export function createRedis(o: ConnectionOptions): RedisClient {
+  useFastCommandEncoding();
   const mode = o.mode ?? 'command';
   const base: RedisOptions = {
     connectionName: o.name,
