@@ -714,7 +714,10 @@ export function createTasksService(o: TasksServiceOptions) {
     const deadline = Date.now() + Math.min(opts.waitMs ?? 0, CLAIM_MAX_WAIT_MS);
     const channel = typeChannel(tenant, type);
     let marked = false;
-    for (;;) {
+    for (let looks = 0; ; looks++) {
+      // Closing began since the last look (release() ended the wait, or came while the type was being marked):
+      // "nothing now" (204), as for a parked claim, rather than the 503 of a queue that is closing.
+      if (looks > 0 && waiters.released()) return null;
       const e = await entry(tenant, type);
       const worker = await manualWorker(e, lockMs);
       // Listen before trying, so a submit between the try and the wait is not missed. (Once the app is closing,
@@ -746,7 +749,12 @@ export function createTasksService(o: TasksServiceOptions) {
         // Nothing ready and we will wait: mark the type as claimed-on, so submits elsewhere publish, then look
         // once more (a submit between the look above and the mark did not publish).
         wait.cancel();
-        await redis.set(keys.tasks.claiming(tenant, type), '1', 'PX', CLAIMING_MARK_MS);
+        try {
+          await redis.set(keys.tasks.claiming(tenant, type), '1', 'PX', CLAIMING_MARK_MS);
+        } catch (err) {
+          if (waiters.released()) return null; // closing cut the connection under the mark
+          throw err;
+        }
         marked = true;
         continue;
       }
