@@ -9,8 +9,9 @@
 //           documents. Also a task submit: a BullMQ job of the same shape as Baton's (prioritized, its own id,
 //           kept for the retention) for a no-op Worker in the same process. Its writes to Redis are coalesced
 //           per loop turn as Baton's are (src/redis/coalesce.ts, same batch bound), and commands with a Buffer are
-//           encoded as Baton encodes them (src/redis/fast-writable.ts), so the transport is Baton's too. What the operation itself costs on this machine, i.e. the ceiling of any service that does it
-//           over HTTP the way Baton does.
+//           encoded as Baton encodes them (src/redis/fast-writable.ts), so the transport is Baton's too. What the
+//           operation itself costs on this machine, i.e. the ceiling of any service that does it over HTTP the way
+//           Baton does.
 // Run as: tsx bench/references.ts bare|proxy|naive <port> [redisUrl] [naive: keyPrefix tenant, as Baton's]
 // As Baton's entry does (src/pin-tick-object.ts), so that the ratios compare like with like.
 import '../src/pin-tick-object.js';

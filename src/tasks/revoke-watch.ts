@@ -57,7 +57,10 @@ export function watchRevokes(notifier: Notifier, channel: string, o: RevokeWatch
     heard.delete(jobId);
     heard.set(jobId, at);
     if (heard.size > maxRemembered) {
-      heard.delete(heard.keys().next().value as string);
+      for (const [oldest] of heard) {
+        heard.delete(oldest);
+        break;
+      }
       forgotAt = at;
     }
   };

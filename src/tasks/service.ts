@@ -706,6 +706,15 @@ export function createTasksService(o: TasksServiceOptions) {
     return claimed;
   }
 
+  /**
+   * A claim's look or mark failed: when the app is closing, that is closing cutting the connection under it, and
+   * the claim answers "nothing now" (204) as a parked claim does; otherwise the error stands.
+   */
+  function closedUnder(err: unknown): null {
+    if (waiters.released()) return null;
+    throw err;
+  }
+
   async function claim(tenant: string, type: string, opts: ClaimOptions, signal?: AbortSignal): Promise<ClaimResult | null> {
     if (handlers.has(type)) {
       throw new AppError('bad_request', `Tasks of type "${type}" run in Baton's built-in handler; HTTP workers cannot claim them`);
@@ -730,9 +739,7 @@ export function createTasksService(o: TasksServiceOptions) {
         job = (await worker.getNextJob(token, { block: false })) as TaskJob | undefined;
       } catch (err) {
         wait?.cancel();
-        // The app is closing and cut the connection under the look: "nothing now" (204), as for a parked claim.
-        if (waiters.released()) return null;
-        throw err;
+        return closedUnder(err);
       }
       if (job?.id) {
         wait?.cancel();
@@ -752,8 +759,7 @@ export function createTasksService(o: TasksServiceOptions) {
         try {
           await redis.set(keys.tasks.claiming(tenant, type), '1', 'PX', CLAIMING_MARK_MS);
         } catch (err) {
-          if (waiters.released()) return null; // closing cut the connection under the mark
-          throw err;
+          return closedUnder(err);
         }
         marked = true;
         continue;
