@@ -100,6 +100,12 @@ export function createKeys(prefix: string) {
        */
       watched: (tenant: string, type: string, jobId: string) => `${t(tenant)}:tw:${typeTag(type)}:${jobId}`,
       /**
+       * Set with `watched`, by the same stream and as long: some task of the type is watched. A state change
+       * asks for it first (one EXISTS per type per turn), so tasks of a type nobody streams build no marker
+       * (src/tasks/state-publisher.ts).
+       */
+      watchedType: (tenant: string, type: string) => `${t(tenant)}:twt:${typeTag(type)}`,
+      /**
        * Set (PX = longer than any claim's wait) by a claim that found nothing and will wait, before its last
        * look: a submit, retry or stalled task announces itself over pub/sub only while it exists.
        */

@@ -17,6 +17,7 @@ import type { Notifier } from '../redis/notifier.js';
 import { defineScript } from '../redis/scripts.js';
 import { createClaimWaiters } from './claim-waiters.js';
 import { createMarkedPublisher } from './marked-publisher.js';
+import { createStatePublisher } from './state-publisher.js';
 import { watchRevokes, type RevokeWatch } from './revoke-watch.js';
 import type { TaskHandler } from './handlers/index.js';
 import { FINAL_STATES, REVOKED_REASON, bullStatesFor, toTaskView, type BullState, type RevokedTombstone, type TaskState, type TaskView } from './state.js';
@@ -234,9 +235,7 @@ export function createTasksService(o: TasksServiceOptions) {
     redis.publish(channel, message).catch(() => undefined);
   };
   /** A state change of a task, for its event streams: published only while one watches (see events()). */
-  const publishTaskState = (tenant: string, type: string, jobId: string, message: string, id = encodeTaskId(type, jobId)) => {
-    publishIfMarked(keys.tasks.watched(tenant, type, jobId), taskChannel(tenant, id), message);
-  };
+  const publishTaskState = createStatePublisher({ redis, keys, publishIfMarked, channelOf: taskChannel, idOf: encodeTaskId });
   /** The same, from the task's id. */
   const publishState = (tenant: string, id: string, message: string) => {
     const d = decodeTaskId(id);
@@ -960,15 +959,16 @@ export function createTasksService(o: TasksServiceOptions) {
     if (!d) return; // not an id (nothing to mark): the caller answers 404 first anyway
     const channel = taskChannel(tenant, id);
     const watched = keys.tasks.watched(tenant, d.type, d.jobId);
+    const watchedType = keys.tasks.watchedType(tenant, d.type);
     // The mark outlives a couple of keep-alive periods; each pass of the loop (at least one per keep-alive) renews it.
     const watchMs = opts.keepAliveMs * 2 + 5_000;
     for (;;) {
       const wait = notifier.wait(channel, opts.keepAliveMs, opts.signal);
       let v: TaskView | undefined;
       try {
-        // Listen, mark the task as watched, then read: a change after the mark is published to us, one
-        // before it is in what we read.
-        await redis.set(watched, '1', 'PX', watchMs);
+        // Listen, mark the task (and its type) as watched, then read: a change after the marks is published
+        // to us, one before them is in what we read.
+        await Promise.all([redis.set(watchedType, '1', 'PX', watchMs), redis.set(watched, '1', 'PX', watchMs)]);
         v = await get(tenant, id);
       } catch (err) {
         wait.cancel();
@@ -1137,7 +1137,6 @@ export function createTasksService(o: TasksServiceOptions) {
   async function runHandler(tenant: string, handler: TaskHandler, revokes: RevokeWatch, job: TaskJob): Promise<unknown> {
     const type = handler.type;
     const jobId = job.id!;
-    const id = encodeTaskId(type, jobId);
     let why: 'revoked' | 'timeout' | undefined;
     let controller: AbortController | undefined;
     let stopRun: ((err: Error) => void) | undefined;
@@ -1160,10 +1159,10 @@ export function createTasksService(o: TasksServiceOptions) {
     try {
       if (job.data?.revoked || watch.verdict === 'revoked') throw new UnrecoverableError(REVOKED_REASON);
       if (watch.verdict === 'clear') {
-        publishTaskState(tenant, type, jobId, 'started', id);
+        publishTaskState(tenant, type, jobId, 'started');
       } else {
         // What was heard may be incomplete: read the tombstone (and announce the start) in one round trip.
-        const revoked = await taskStart.run(redis, [keys.tasks.revoked(tenant, type, jobId), keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, id), 'started']);
+        const revoked = await taskStart.run(redis, [keys.tasks.revoked(tenant, type, jobId), keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, encodeTaskId(type, jobId)), 'started']);
         if (revoked === 1) throw new UnrecoverableError(REVOKED_REASON);
       }
       if (why !== undefined) throw reason();
@@ -1181,7 +1180,7 @@ export function createTasksService(o: TasksServiceOptions) {
         attempt: job.attemptsStarted || 1,
         progress: async (current, total, status) => {
           await job.updateProgress({ current, total, ...(status !== undefined ? { status } : {}), attempt: job.attemptsStarted });
-          publishTaskState(tenant, type, jobId, 'progress', id);
+          publishTaskState(tenant, type, jobId, 'progress');
         },
       });
       return await Promise.race([run, stopped]);

@@ -22,7 +22,10 @@ export async function publishedDuring(
   try {
     await act();
     // Publishes of a marker (src/tasks/marked-publisher.ts) go out in the check phase of the turn that asked
-    // for them: let that phase pass, so the probe queues behind them.
+    // for them; a task's state change first asks for its type's gate in that phase and goes to the marked
+    // publisher on the answer (src/tasks/state-publisher.ts). Let both pass, so the probe queues behind them.
+    await new Promise((r) => setImmediate(r));
+    await deps.redis.ping();
     await new Promise((r) => setImmediate(r));
     await deps.redis.eval("return redis.call('PUBLISH', ARGV[1], ARGV[2])", 1, slotKey, channel, 'probe');
     await probe;
