@@ -19,7 +19,7 @@ import { createClaimWaiters } from './claim-waiters.js';
 import { createMarkedPublisher } from './marked-publisher.js';
 import { createStatePublisher } from './state-publisher.js';
 import { watchRevokes, type RevokeWatch } from './revoke-watch.js';
-import type { TaskHandler } from './handlers/index.js';
+import type { HandlerContext, TaskHandler } from './handlers/index.js';
 import { FINAL_STATES, REVOKED_REASON, bullStatesFor, toTaskView, type BullState, type RevokedTombstone, type TaskState, type TaskView } from './state.js';
 
 export interface TaskData {
@@ -1134,28 +1134,65 @@ export function createTasksService(o: TasksServiceOptions) {
    * garbage per task on Node 20), and the processor takes two parameters, so BullMQ makes no controller per job
    * either (it aborts that one only when asked to through cancelJob, which Baton never calls).
    */
+  /**
+   * One attempt of a built-in handler, and what its handler sees (`HandlerContext`). A class, where an object
+   * literal with a getter and closures per attempt was promoted out of the young generation about half again
+   * as often (measured: worker-only drain, promoted bytes and CPU per task).
+   */
+  class Attempt implements HandlerContext {
+    readonly payload: unknown;
+    readonly attempt: number;
+    /** Why the attempt was stopped from outside, if it was. */
+    why: 'revoked' | 'timeout' | undefined;
+    private controller: AbortController | undefined;
+    /** Settles the attempt as failed even if the handler ignores its signal. */
+    stopRun: ((err: Error) => void) | undefined;
+
+    constructor(
+      private readonly tenant: string,
+      private readonly type: string,
+      private readonly job: TaskJob,
+    ) {
+      this.payload = job.data.payload;
+      this.attempt = job.attemptsStarted || 1;
+    }
+
+    get signal(): AbortSignal {
+      if (!this.controller) {
+        this.controller = new AbortController();
+        if (this.why !== undefined) this.controller.abort(this.reason());
+      }
+      return this.controller.signal;
+    }
+
+    async progress(current: number, total: number, status?: string): Promise<void> {
+      const { job } = this;
+      await job.updateProgress({ current, total, ...(status !== undefined ? { status } : {}), attempt: job.attemptsStarted });
+      publishTaskState(this.tenant, this.type, job.id!, 'progress');
+    }
+
+    /** Why the attempt stopped, as the error the task will show. */
+    reason(err?: unknown): Error {
+      if (this.why === 'revoked') return new UnrecoverableError(REVOKED_REASON);
+      if (this.why === 'timeout') return new Error(`timed out after ${this.job.data.timeoutMs} ms (timeoutMs)`);
+      if (err instanceof Error && err.message) return err;
+      return new Error(String((err as { message?: unknown } | undefined)?.message ?? err ?? '') || 'the handler failed');
+    }
+
+    abort(cause: 'revoked' | 'timeout'): void {
+      if (this.why !== undefined) return;
+      this.why = cause;
+      this.controller?.abort(this.reason());
+      this.stopRun?.(this.reason());
+    }
+  }
+
   async function runHandler(tenant: string, handler: TaskHandler, revokes: RevokeWatch, job: TaskJob): Promise<unknown> {
     const type = handler.type;
     const jobId = job.id!;
-    let why: 'revoked' | 'timeout' | undefined;
-    let controller: AbortController | undefined;
-    let stopRun: ((err: Error) => void) | undefined;
-    // Why the attempt stopped, as the error the task will show.
-    const reason = (err?: unknown): Error => {
-      if (why === 'revoked') return new UnrecoverableError(REVOKED_REASON);
-      if (why === 'timeout') return new Error(`timed out after ${job.data.timeoutMs} ms (timeoutMs)`);
-      if (err instanceof Error && err.message) return err;
-      return new Error(String((err as { message?: unknown } | undefined)?.message ?? err ?? '') || 'the handler failed');
-    };
-    const abort = (cause: 'revoked' | 'timeout') => {
-      if (why !== undefined) return;
-      why = cause;
-      controller?.abort(reason());
-      // Settle the attempt even if the handler ignores its signal.
-      stopRun?.(reason());
-    };
-    const watch = revokes.attend(jobId, job.processedOn, () => abort('revoked'));
-    const timer = job.data.timeoutMs ? setTimeout(() => abort('timeout'), job.data.timeoutMs) : undefined;
+    const attempt = new Attempt(tenant, type, job);
+    const watch = revokes.attend(jobId, job.processedOn, () => attempt.abort('revoked'));
+    const timer = job.data.timeoutMs ? setTimeout(() => attempt.abort('timeout'), job.data.timeoutMs) : undefined;
     try {
       if (job.data?.revoked || watch.verdict === 'revoked') throw new UnrecoverableError(REVOKED_REASON);
       if (watch.verdict === 'clear') {
@@ -1165,27 +1202,16 @@ export function createTasksService(o: TasksServiceOptions) {
         const revoked = await taskStart.run(redis, [keys.tasks.revoked(tenant, type, jobId), keys.tasks.watched(tenant, type, jobId)], [taskChannel(tenant, encodeTaskId(type, jobId)), 'started']);
         if (revoked === 1) throw new UnrecoverableError(REVOKED_REASON);
       }
-      if (why !== undefined) throw reason();
+      if (attempt.why !== undefined) throw attempt.reason();
       o.metrics?.transition(type, 'STARTED');
-      const stopped = new Promise<never>((_, reject) => (stopRun = reject));
-      const run = handler.run({
-        payload: job.data.payload,
-        get signal() {
-          if (!controller) {
-            controller = new AbortController();
-            if (why !== undefined) controller.abort(reason());
-          }
-          return controller.signal;
-        },
-        attempt: job.attemptsStarted || 1,
-        progress: async (current, total, status) => {
-          await job.updateProgress({ current, total, ...(status !== undefined ? { status } : {}), attempt: job.attemptsStarted });
-          publishTaskState(tenant, type, jobId, 'progress');
-        },
+      // One promise, settled by the handler or by stopRun, whichever comes first (a never-settled second
+      // promise raced against the handler kept each attempt's objects alive through a scavenge more often).
+      return await new Promise<unknown>((resolve, reject) => {
+        attempt.stopRun = reject;
+        handler.run(attempt).then(resolve, reject);
       });
-      return await Promise.race([run, stopped]);
     } catch (err) {
-      throw reason(err);
+      throw attempt.reason(err);
     } finally {
       watch.stop();
       clearTimeout(timer);

@@ -1,6 +1,9 @@
 // The tasks service without HTTP: its own Redis connection and notifier, as the route plugin wires them.
 import t from 'tap';
+import { createRedis } from '../../src/redis/connection.js';
+import type { TaskHandler } from '../../src/tasks/handlers/index.js';
 import { createTasksService, decodeTaskId, encodeTaskId } from '../../src/tasks/service.js';
+import { REVOKED_REASON } from '../../src/tasks/state.js';
 import { testConfig } from '../helpers/build.js';
 import { serviceDeps } from '../helpers/deps.js';
 import { startRedis } from '../helpers/redis.js';
@@ -65,3 +68,41 @@ t.test('list pages through the tasks with a cursor', async (t) => {
 });
 
 t.end();
+
+t.test('a built-in handler sees its payload and attempt, reports progress through ctx, and its signal aborts on revoke', async (t) => {
+  const { client, keys, notifier } = await serviceDeps(t, redis.topology);
+  let progressed: () => void = () => undefined;
+  const midway = new Promise<void>((r) => (progressed = r));
+  const seen: { payload: unknown; attempt: number; reason?: string }[] = [];
+  const handler: TaskHandler = {
+    type: 'ctx.test',
+    validate() {},
+    async run(ctx) {
+      seen.push({ payload: ctx.payload, attempt: ctx.attempt });
+      await ctx.progress(1, 2, 'half');
+      progressed();
+      // Wait for the revoke: the signal must abort; the handler then reports why.
+      const { signal } = ctx;
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+      seen[0]!.reason = String((signal.reason as Error).message);
+      return 'never the result';
+    },
+  };
+  const svc = createTasksService({ redis: client, keys, notifier, config: testConfig(redis.url), handlers: new Map([[handler.type, handler]]) });
+  const blocking = createRedis({ topology: redis.topology, name: 'test:blocking', mode: 'blocking', connectTimeoutMs: 2000, commandTimeoutMs: 5000 });
+  blocking.on('error', () => undefined);
+  t.teardown(async () => {
+    await svc.close();
+    blocking.disconnect();
+  });
+  await svc.startHandlers(['t1'], () => blocking);
+  const { id } = await svc.submit('t1', { type: 'ctx.test', payload: { n: 7 } });
+  await midway;
+  const during = await svc.get('t1', id);
+  t.equal(during.state, 'PROGRESS');
+  t.same(during.progress, { current: 1, total: 2, status: 'half' }, 'ctx.progress reached the task');
+  await svc.revoke('t1', id);
+  for (let i = 0; i < 200 && seen[0]?.reason === undefined; i++) await new Promise((r) => setTimeout(r, 10));
+  t.same(seen, [{ payload: { n: 7 }, attempt: 1, reason: REVOKED_REASON }], 'payload, attempt, and the abort with its reason');
+  t.equal((await svc.get('t1', id)).state, 'REVOKED');
+});

@@ -10,6 +10,7 @@ export interface HandlerContext {
   signal: AbortSignal;
   /** 1 for the first run. */
   attempt: number;
+  /** Call it as `ctx.progress(…)`: the context is one object per attempt, its methods on its prototype. */
   progress(current: number, total: number, status?: string): Promise<void>;
 }
 
