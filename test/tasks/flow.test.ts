@@ -473,3 +473,37 @@ t.test('bad input is a 4xx problem and writes nothing', async (t) => {
 });
 
 t.end();
+
+t.test('a claim whose client leaves while it waits takes nothing, nor does a finish with next', async (t) => {
+  const app = await build(t, redis.url, { listen: true });
+  const headers = { ...auth(), 'content-type': 'application/json' };
+  const post = (url: string, body: object, signal?: AbortSignal) => fetch(`${app.baseUrl}${url}`, { method: 'POST', headers, body: JSON.stringify(body), signal });
+  const parked = async () => /baton_task_claims_parked \d+/.exec((await app.inject({ url: '/metrics' })).body)?.[0].split(' ')[1];
+  t.teardown(() => app.server.closeAllConnections());
+
+  // A parked claim, then its client leaves: the next task goes to the next claimer, at its first attempt.
+  const ac = new AbortController();
+  const gone = post('/v1/workers/leave/claim', { waitMs: 20_000 }, ac.signal);
+  await until('the claim parked', async () => (await parked()) === '1', 10_000, 20);
+  ac.abort();
+  await t.rejects(gone);
+  await until('the claim left', async () => (await parked()) === '0', 10_000, 20);
+  const { id } = (await (await post('/v1/tasks', { type: 'leave', payload: 1 })).json()) as { id: string };
+  const claim = await post('/v1/workers/leave/claim', { waitMs: 0 });
+  t.equal(claim.status, 200, 'the task was left for the next claimer');
+  const c = (await claim.json()) as { task: { id: string; attempt: number }; token: string };
+  t.equal(c.task.id, id);
+  t.equal(c.task.attempt, 1, 'the departed claim took nothing');
+
+  // A finish with next whose client leaves while its claim waits: the finish stands, the next task is not taken.
+  const ac2 = new AbortController();
+  const finishing = post(`/v1/tasks/${id}/complete`, { token: c.token, result: 'r', next: { waitMs: 20_000 } }, ac2.signal);
+  await until('the next claim parked', async () => (await parked()) === '1', 10_000, 20);
+  ac2.abort();
+  await t.rejects(finishing);
+  await until('the next claim left', async () => (await parked()) === '0', 10_000, 20);
+  t.equal(((await (await fetch(`${app.baseUrl}/v1/tasks/${id}`, { headers })).json()) as { state: string }).state, 'SUCCESS', 'the finish stands');
+  const { id: id2 } = (await (await post('/v1/tasks', { type: 'leave', payload: 2 })).json()) as { id: string };
+  const c2 = (await (await post('/v1/workers/leave/claim', { waitMs: 0 })).json()) as { task: { id: string; attempt: number } };
+  t.same([c2.task.id, c2.task.attempt], [id2, 1], 'the departed finish took no next task');
+});
