@@ -3,6 +3,7 @@
 // the lease to the next reader, two Baton instances sharing leases and wake-ups, and disconnecting waiters.
 import t from 'tap';
 import { auth, build } from '../helpers/build.js';
+import { TOPOLOGY } from '../helpers/topology.js';
 import { startRedis } from '../helpers/redis.js';
 
 const redis = await startRedis(t);
@@ -51,6 +52,14 @@ t.test('20 concurrent readers of a missing key: exactly one lease, the 19 others
   const holder = await Promise.race(readers.map((p) => p.then((r) => (r.status === 404 && r.lease ? r : new Promise<never>(() => undefined)))));
   t.ok(holder.lease, 'someone got the lease');
   await until(() => app.notifier.waiting() === 19, '19 waiters parked');
+  // A reader listens, then sends its lease script. On one Redis connection a command sent now is answered after
+  // those scripts, so each reader has taken its "busy" answer before ours resolves: every one of them is parked
+  // when the fill lands. Twice: a script's first EVALSHA can come back NOSCRIPT and go again as EVAL, sent when
+  // that answer arrives, after our first command. (On Cluster this ordering did not hold in every run: there the
+  // fill may still land before some reader's script, which then finds the value, a plain hit.)
+  const leaseKey = app.keys.cache.lease('t1', 'report:7');
+  await app.redis.exists(leaseKey);
+  await app.redis.exists(leaseKey);
   const fill = await put(base, 'report:7', '{"total":42}', holder.lease as string);
   t.equal(fill.status, 204, 'the fill under the lease lands');
   const all = await Promise.all(readers);
@@ -60,12 +69,10 @@ t.test('20 concurrent readers of a missing key: exactly one lease, the 19 others
   t.equal(served.length, 19, '19 served');
   t.ok(served.every((r) => r.body === '{"total":42}'), 'with the filled value');
   t.equal(app.notifier.waiting(), 0, 'no waiter left behind');
-  // A reader counts as parked once it listens, just before its lease script answers "busy"; if the fill lands in
-  // that gap, its script finds the value and it is a plain hit. Either way it never recomputed.
   const collapsed = await metricValue(base, /^baton_cache_lease_waits_collapsed_total (\d+)/m);
   const plainHits = await metricValue(base, /^baton_cache_requests_total\{op="get",result="hit"\} (\d+)/m);
-  t.equal(collapsed + plainHits, 19, `19 served without a lease: ${collapsed} after waiting, ${plainHits} at once`);
-  t.ok(collapsed >= 1, 'the parked readers count as collapsed waits');
+  t.equal(collapsed + plainHits, 19, `19 served without a lease (nobody recomputed): ${collapsed} after waiting, ${plainHits} at once`);
+  if (TOPOLOGY !== 'cluster') t.equal(collapsed, 19, 'the 19 parked readers count as collapsed waits');
   t.equal(await metricValue(base, /^baton_cache_requests_total\{op="get",result="lease_granted"\} (\d+)/m), 1);
   t.equal(await metricValue(base, /^baton_cache_requests_total\{op="put",result="filled"\} (\d+)/m), 1);
 });
