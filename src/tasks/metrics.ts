@@ -30,24 +30,9 @@ export function createTaskMetrics(registry: Registry): TaskMetrics {
     registry,
   );
   const transitions = fastCounter(total);
-  // Each task makes three or four of these calls: keep the series of a (type, state) instead of building its
-  // label object and id on every call. Keyed by the label, so bounded like it.
-  const series = <T>(make: (type: string, state: string) => T) => {
-    const byType = new Map<string, Map<string, T>>();
-    return (type: string, state: string): T => {
-      const l = label(type);
-      let byState = byType.get(l);
-      if (!byState) byType.set(l, (byState = new Map()));
-      let s = byState.get(state);
-      if (s === undefined) byState.set(state, (s = make(l, state)));
-      return s;
-    };
-  };
-  const counterOf = series((type, state) => transitions({ type, state }));
-  const histogramOf = series((type, state) => duration.child({ type, state }));
   return {
-    transition: (type, state) => counterOf(type, state).inc(),
-    duration: (type, state, seconds) => histogramOf(type, state).observe(Math.max(0, seconds)),
+    transition: (type, state) => transitions({ type: label(type), state }).inc(),
+    duration: (type, state, seconds) => duration.child({ type: label(type), state }).observe(Math.max(0, seconds)),
   };
 }
 
