@@ -1,17 +1,18 @@
 // Cache (/v1/cache): thin handlers over src/cache/service.ts. The body of a single-key PUT is stored as raw
 // bytes with its Content-Type, so this plugin (encapsulated) replaces the content-type parsers: any type is
 // read as a Buffer; JSON (the default) must be valid JSON. The GET hit path is benchmarked against a thin
-// proxy, so its params/query/headers get a hand-written fast check; the zod schemas still document the
-// route and produce the exact validation error whenever the fast check does not pass.
+// proxy, so its params/query/headers get a hand-written fast check (lib/fast-validation.ts); the zod schemas
+// still document the route and produce the exact validation error whenever the fast check does not pass.
 import { isUtf8 } from 'node:buffer';
-import type { FastifyError, FastifyReply, FastifyRequest, FastifySchemaCompiler } from 'fastify';
-import { validatorCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { errorToProblem, sendProblem } from '../plugins/errors.js';
 import { createCacheMetrics, createCacheService, isJsonType, type CacheEntry } from '../src/cache/service.js';
 import { AppError, toProblem } from '../src/errors.js';
 import { ProblemSchema, problems, queryBool } from '../src/schemas/common.js';
 import { clientGone } from './lib/client-gone.js';
+import { fast } from './lib/fast-validation.js';
 import { noContent } from './lib/no-content.js';
 
 const BAD_CHARS = /[\p{Cc}\p{Cs}]/u;
@@ -49,22 +50,6 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   // ---- validation: zod documents and reports; a fast check lets the common valid case through -------------
-  // A passing fast check answers `true`, not `{ value }`: Fastify then leaves the request part as it is. With
-  // `{ value }` it would assign it back, and for headers that assignment makes every later read of
-  // request.headers merge a fresh copy of all of them (Fastify's headers setter).
-  const fastChecks = new WeakMap<object, (data: unknown) => boolean>();
-  function fast<T extends z.ZodType>(schema: T, check: (data: unknown) => boolean): T {
-    fastChecks.set(schema, check);
-    return schema;
-  }
-  const compile = ((route: Parameters<typeof validatorCompiler>[0]) => {
-    const slow = validatorCompiler(route);
-    const check = fastChecks.get(route.schema as object);
-    if (!check) return slow;
-    return (data: unknown) => (check(data) ? true : slow(data));
-  }) as unknown as FastifySchemaCompiler<z.ZodType>;
-  app.setValidatorCompiler(compile);
-
   const keyOk = (k: unknown): boolean =>
     typeof k === 'string' && k.length > 0 && (k.length * 3 <= nameBytes || Buffer.byteLength(k) <= nameBytes) && !BAD_CHARS.test(k);
 

@@ -6,16 +6,21 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { Counter, Gauge } from 'prom-client';
 import { fastCounter } from '../src/metrics/fast.js';
 import { z } from 'zod';
-import { identifierSchema, problems } from '../src/schemas/common.js';
+import { IDENTIFIER, identifierSchema, problems } from '../src/schemas/common.js';
 import { createQueueService, MAX_BATCH, MAX_PRIORITY, messagesJson, type MessageOp } from '../src/queues/service.js';
 import { clientGone } from './lib/client-gone.js';
+import { boundedInt, fast, isObject, onlyIntsIn } from './lib/fast-validation.js';
 import { noContent } from './lib/no-content.js';
 
 const MAX_DELAY_MS = 7 * 24 * 3_600_000;
 const MAX_WAIT_MS = 20_000;
 const MAX_DURATION_MS = 2_147_483_647;
+const MAX_ATTEMPTS = 1000;
 
-const QueueParams = z.object({ queue: identifierSchema.meta({ example: 'orders' }) });
+export const QueueParams = fast(
+  z.object({ queue: identifierSchema.meta({ example: 'orders' }) }),
+  (p) => isObject(p) && typeof p.queue === 'string' && IDENTIFIER.test(p.queue),
+);
 const MessageId = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a message id (1-64 of A-Z a-z 0-9 _ -)')
@@ -31,16 +36,54 @@ const ListPage = z.object({
   cursor: z.string().min(1).max(300).optional().meta({ description: 'nextCursor of the previous page' }),
 });
 
+// The bounded numbers of an enqueued message and of a dequeue: the zod schemas and the fast checks below both use these.
+const MESSAGE_INTS = { priority: [0, MAX_PRIORITY], delayMs: [0, MAX_DELAY_MS], maxAttempts: [1, MAX_ATTEMPTS] } as const;
+const DEQUEUE_INTS = { max: [1, MAX_BATCH], visibilityMs: [1, MAX_DURATION_MS], waitMs: [0, MAX_WAIT_MS] } as const;
+
 const EnqueueMessage = z
   .object({
     body: z.unknown().meta({ description: 'Any JSON value; at most BATON_MAX_MESSAGE_BYTES of JSON (413 beyond)', example: { orderId: 42 } }),
-    priority: z.number().int().min(0).max(MAX_PRIORITY).optional().meta({ description: '0-9, higher is delivered first (default 0); FIFO within a priority' }),
-    delayMs: z.number().int().min(0).max(MAX_DELAY_MS).optional().meta({ description: 'Invisible until now + delayMs (at most 7 days)' }),
-    maxAttempts: z.number().int().min(1).max(1000).optional().meta({ description: 'Deliveries before the message goes dead (default: the queue policy)' }),
+    priority: boundedInt(MESSAGE_INTS.priority).optional().meta({ description: '0-9, higher is delivered first (default 0); FIFO within a priority' }),
+    delayMs: boundedInt(MESSAGE_INTS.delayMs).optional().meta({ description: 'Invisible until now + delayMs (at most 7 days)' }),
+    maxAttempts: boundedInt(MESSAGE_INTS.maxAttempts).optional().meta({ description: 'Deliveries before the message goes dead (default: the queue policy)' }),
     dedupId: z.string().min(1).max(128).refine((s) => !/\p{Cs}/u.test(s), 'must be well-formed Unicode (no lone surrogates)').optional().meta({ description: 'A repeat within the dedup window returns the first id and enqueues nothing' }),
   })
   .strict();
 const EnqueueBatch = z.object({ messages: z.array(EnqueueMessage).min(1).max(MAX_BATCH) }).strict();
+
+// Fast checks (lib/fast-validation.ts) for the benchmarked bodies; anything else (a dedupId, an unknown field, a
+// value out of range) goes to zod, which reports it.
+const [BODY, MESSAGES, RECEIPTS] = [['body'], ['messages'], ['receipts']];
+/** A message as EnqueueMessage accepts it: a body and in-range numbers (a dedupId goes to zod for its Unicode check). */
+const isPlainMessage = (m: unknown): boolean => isObject(m) && m.body !== undefined && onlyIntsIn(m, MESSAGE_INTS, BODY);
+const isPlainEnqueue = (b: unknown): boolean => {
+  if (!isObject(b)) return false;
+  if (!('messages' in b)) return isPlainMessage(b);
+  const list = b.messages;
+  return onlyIntsIn(b, {}, MESSAGES) && Array.isArray(list) && list.length >= 1 && list.length <= MAX_BATCH && list.every(isPlainMessage);
+};
+const isPlainDequeue = (b: unknown): boolean => isObject(b) && onlyIntsIn(b, DEQUEUE_INTS);
+const isReceipt = (r: unknown) => typeof r === 'string' && r.length >= 1 && r.length <= 512;
+const isPlainAck = (b: unknown): boolean => {
+  if (!isObject(b)) return false;
+  const list = b.receipts;
+  return onlyIntsIn(b, {}, RECEIPTS) && Array.isArray(list) && list.length >= 1 && list.length <= MAX_BATCH && list.every(isReceipt);
+};
+
+export const EnqueueBody = fast(z.union([EnqueueMessage, EnqueueBatch]).meta({ example: { body: { orderId: 42 }, priority: 5 } }), isPlainEnqueue);
+export const DequeueBody = fast(
+  z
+    .object({
+      max: boundedInt(DEQUEUE_INTS.max).optional().meta({ description: 'At most this many messages (default 1)' }),
+      visibilityMs: boundedInt(DEQUEUE_INTS.visibilityMs).optional().meta({ description: 'Invisible to others this long (capped)' }),
+      waitMs: boundedInt(DEQUEUE_INTS.waitMs).optional().meta({ description: 'Long poll up to this long (default 0)' }),
+    })
+    .strict()
+    .nullish()
+    .meta({ example: { max: 10, visibilityMs: 30000, waitMs: 20000 } }),
+  isPlainDequeue,
+);
+export const AckBody = fast(z.object({ receipts: z.array(Receipt).min(1).max(MAX_BATCH) }).strict(), isPlainAck);
 
 const Delivered = z.object({
   id: z.string(),
@@ -67,7 +110,7 @@ const Policy = z.object({
 const PolicyInput = z
   .object({
     visibilityMs: z.number().int().min(1).max(MAX_DURATION_MS).optional().meta({ description: 'Default visibility timeout (capped by BATON_QUEUE_MAX_VISIBILITY_MS)' }),
-    maxAttempts: z.number().int().min(1).max(1000).optional().meta({ description: 'Default deliveries before a message goes dead' }),
+    maxAttempts: z.number().int().min(1).max(MAX_ATTEMPTS).optional().meta({ description: 'Default deliveries before a message goes dead' }),
     backoffBaseMs: z.number().int().min(0).max(MAX_DURATION_MS).optional().meta({ description: 'Nack backoff: base * 2^(attempts-1), with jitter' }),
     backoffMaxMs: z.number().int().min(0).max(MAX_DURATION_MS).optional().meta({ description: 'Nack backoff ceiling' }),
     retentionMs: z.number().int().min(1000).max(MAX_DURATION_MS).optional().meta({ description: 'Messages older than this are discarded instead of delivered; dead letters older than this are forgotten' }),
@@ -144,7 +187,7 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
         'Higher priority is delivered first, FIFO within a priority. A dedupId seen within the dedup window returns the first id and stores nothing. ' +
         'A body over BATON_MAX_MESSAGE_BYTES of JSON is a 413. Wakes long polls on this queue.',
       params: QueueParams,
-      body: z.union([EnqueueMessage, EnqueueBatch]).meta({ example: { body: { orderId: 42 }, priority: 5 } }),
+      body: EnqueueBody,
       response: {
         201: z.union([z.object({ id: z.string() }), z.object({ ids: z.array(z.string()) })]).meta({ example: { id: 'k3Jx9aQ2b1c' } }),
         ...problems(413),
@@ -172,15 +215,7 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
         'message is enqueued, a delayed message comes due or a visibility timeout runs out; `messages` is empty when the wait ends. ' +
         'A client that disconnects while waiting takes nothing.',
       params: QueueParams,
-      body: z
-        .object({
-          max: z.number().int().min(1).max(MAX_BATCH).optional().meta({ description: 'At most this many messages (default 1)' }),
-          visibilityMs: z.number().int().min(1).max(MAX_DURATION_MS).optional().meta({ description: 'Invisible to others this long (capped)' }),
-          waitMs: z.number().int().min(0).max(MAX_WAIT_MS).optional().meta({ description: 'Long poll up to this long (default 0)' }),
-        })
-        .strict()
-        .nullish()
-        .meta({ example: { max: 10, visibilityMs: 30000, waitMs: 20000 } }),
+      body: DequeueBody,
       response: { 200: z.object({ messages: z.array(Delivered) }), ...problems() },
     },
   }, async (request, reply) => {
@@ -213,7 +248,7 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
       summary: 'Acknowledge a batch of messages',
       description: 'Up to 100 receipts in one atomic step; one result per receipt, in order (`acked` false = stale receipt, that message unchanged).',
       params: QueueParams,
-      body: z.object({ receipts: z.array(Receipt).min(1).max(MAX_BATCH) }).strict(),
+      body: AckBody,
       response: {
         200: z.object({
           acked: z.number().int(),

@@ -2,12 +2,13 @@
 // (/v1/schedules): thin handlers over src/tasks/service.ts.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { identifierSchema, problems } from '../src/schemas/common.js';
+import { IDENTIFIER, identifierSchema, problems } from '../src/schemas/common.js';
 import { builtInHandlers } from '../src/tasks/handlers/index.js';
 import { createTaskMetrics, registerTaskGauges } from '../src/tasks/metrics.js';
 import { CLAIM_MAX_WAIT_MS, LOCK_MAX_MS, LOCK_MIN_MS, SUBMIT_BATCH_MAX, createTasksService } from '../src/tasks/service.js';
 import { TASK_STATES } from '../src/tasks/state.js';
 import { clientGone } from './lib/client-gone.js';
+import { boundedInt, fast, isObject, onlyIntsIn } from './lib/fast-validation.js';
 import { noContent } from './lib/no-content.js';
 import { registerDashboard } from './tasks-dashboard.js';
 
@@ -15,7 +16,8 @@ const DAY_MS = 86_400_000;
 const KEEPALIVE_MS = 15_000;
 
 const TaskId = z.string().min(1).max(1024).describe('Opaque task id, as returned by POST /v1/tasks');
-const IdParams = z.object({ id: TaskId });
+export const IdParams = fast(z.object({ id: TaskId }), (p) => isObject(p) && typeof p.id === 'string' && p.id.length >= 1 && p.id.length <= 1024);
+export const TypeParams = fast(z.object({ type: identifierSchema }), (p) => isObject(p) && typeof p.type === 'string' && IDENTIFIER.test(p.type));
 const TaskStateSchema = z.enum(TASK_STATES);
 const Backoff = z
   .object({
@@ -26,15 +28,19 @@ const Backoff = z
   .describe('Delay before a retry: fixed, or exponential (delayMs × 2^(attempt-1))');
 const payloadSchema = z.unknown().refine((v) => v !== undefined, 'payload is required').describe('Any JSON value handed to the worker');
 
+// The bounded numbers of a submit and of a claim: the zod schemas and the fast checks below both use these.
+const SUBMIT_INTS = { delayMs: [0, 365 * DAY_MS], priority: [0, 9], attempts: [1, 100], timeoutMs: [100, DAY_MS] } as const;
+const CLAIM_INTS = { waitMs: [0, CLAIM_MAX_WAIT_MS], lockMs: [LOCK_MIN_MS, LOCK_MAX_MS] } as const;
+
 const SubmitBody = z
   .object({
     type: identifierSchema,
     payload: payloadSchema,
-    delayMs: z.number().int().min(0).max(365 * DAY_MS).optional().describe('Run no earlier than this from now'),
-    priority: z.number().int().min(0).max(9).optional().describe('0-9, higher runs first (default 0); FIFO within a priority'),
-    attempts: z.number().int().min(1).max(100).optional().describe('Runs allowed in all (default 1: no retry)'),
+    delayMs: boundedInt(SUBMIT_INTS.delayMs).optional().describe('Run no earlier than this from now'),
+    priority: boundedInt(SUBMIT_INTS.priority).optional().describe('0-9, higher runs first (default 0); FIFO within a priority'),
+    attempts: boundedInt(SUBMIT_INTS.attempts).optional().describe('Runs allowed in all (default 1: no retry)'),
     backoff: Backoff.optional(),
-    timeoutMs: z.number().int().min(100).max(DAY_MS).optional().describe('Each attempt fails when it runs longer'),
+    timeoutMs: boundedInt(SUBMIT_INTS.timeoutMs).optional().describe('Each attempt fails when it runs longer'),
     idempotencyKey: z.string().min(1).max(256).optional().describe('The same key returns the same task (200) for the retention period'),
   })
   .strict()
@@ -85,11 +91,11 @@ const SubmittedBatch = z
   .meta({ example: { tasks: [{ id: 'c2VuZC1lbWFpbHx0M2Y0', state: 'PENDING', statusUrl: '/v1/tasks/c2VuZC1lbWFpbHx0M2Y0', created: true }] } });
 
 const Token = z.string().min(1).max(200).describe('The token from the claim');
-const LockMs = z.number().int().min(LOCK_MIN_MS).max(LOCK_MAX_MS);
+const LockMs = boundedInt(CLAIM_INTS.lockMs);
 const Lease = z.object({ id: TaskId, lockMs: z.number().int(), expiresAt: z.string() });
 const ClaimOptions = z
   .object({
-    waitMs: z.number().int().min(0).max(CLAIM_MAX_WAIT_MS).optional(),
+    waitMs: boundedInt(CLAIM_INTS.waitMs).optional(),
     lockMs: LockMs.optional().describe('How long the task stays yours without a heartbeat (default 30000)'),
   })
   .strict();
@@ -107,12 +113,32 @@ const NextClaim = ClaimOptions.optional().describe(
 );
 const NextClaimed = Claimed.nullable().optional().describe('The next task, when `next` was asked for; null when none came within waitMs');
 
+// Fast checks (lib/fast-validation.ts) for the benchmarked bodies: a plain submit `{ type, payload }` with numeric
+// options, a claim, a complete; anything else (backoff, idempotencyKey, a batch, an unknown field) goes to zod.
+const [TYPE_PAYLOAD, TOKEN_RESULT_NEXT] = [['type', 'payload'], ['token', 'result', 'next']];
+const isPlainSubmit = (b: unknown): boolean =>
+  isObject(b) && typeof b.type === 'string' && IDENTIFIER.test(b.type) && b.payload !== undefined && onlyIntsIn(b, SUBMIT_INTS, TYPE_PAYLOAD);
+const isPlainClaim = (b: unknown): boolean => isObject(b) && onlyIntsIn(b, CLAIM_INTS);
+const isToken = (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= 200;
+const isPlainComplete = (b: unknown): boolean =>
+  isObject(b) && isToken(b.token) && (b.next === undefined || isPlainClaim(b.next)) && onlyIntsIn(b, {}, TOKEN_RESULT_NEXT);
+export const SubmitBodies = fast(z.union([SubmitBody, SubmitBatch]), isPlainSubmit);
+export const ClaimBody = fast(
+  ClaimOptions.nullable().default(null).describe('May be left out: no wait, default lock').meta({ example: { waitMs: 20000, lockMs: 30000 } }),
+  isPlainClaim,
+);
+export const CompleteBody = fast(
+  z.object({ token: Token, result: z.unknown().optional(), next: NextClaim }).strict()
+    .meta({ example: { token: '4b0c…', result: { sent: true }, next: { waitMs: 20000 } } }),
+  isPlainComplete,
+);
+
 const ScheduleTask = z
   .object({
     type: identifierSchema,
     payload: payloadSchema,
-    priority: z.number().int().min(0).max(9).optional(),
-    attempts: z.number().int().min(1).max(100).optional(),
+    priority: boundedInt(SUBMIT_INTS.priority).optional(),
+    attempts: boundedInt(SUBMIT_INTS.attempts).optional(),
     backoff: Backoff.optional(),
   })
   .strict();
@@ -181,7 +207,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
         'Queues a task of `type` for a worker (HTTP workers, or the built-in handler of that type). 202 with `Location`; a repeated `idempotencyKey` returns the first task with 200. ' +
         `Or a batch \`{ type, tasks: [...] }\` of 1-${SUBMIT_BATCH_MAX} tasks of one type, added in one transaction (all or none; everything is checked first): ` +
         '202 `{ tasks: [{ id, state, statusUrl, created }] }` in order, 200 when every task came from an idempotencyKey.',
-      body: z.union([SubmitBody, SubmitBatch]),
+      body: SubmitBodies,
       response: { 200: z.union([Submitted, SubmittedBatch]), 202: z.union([Submitted, SubmittedBatch]), ...problems(413) },
     },
   }, async (request, reply) => {
@@ -298,12 +324,8 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: {
       tags: wtags, summary: 'Claim the next task of a type',
       description: `Long-polls up to waitMs (≤ ${CLAIM_MAX_WAIT_MS}) for a task, woken by the submit (no polling). 200 with the task, its attempt number and a token (the task is locked for lockMs; heartbeat or progress to keep it), or 204 when none came.`,
-      params: z.object({ type: identifierSchema }),
-      body: ClaimOptions
-        .nullable()
-        .default(null)
-        .describe('May be left out: no wait, default lock')
-        .meta({ example: { waitMs: 20000, lockMs: 30000 } }),
+      params: TypeParams,
+      body: ClaimBody,
       response: {
         200: Claimed,
         204: z.null().describe('No task came within waitMs'),
@@ -347,8 +369,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     schema: {
       tags: wtags, summary: 'Finish a task with its result', description: 'SUCCESS with `result` (kept for the retention period). With `next`, the same request then claims the next task of the type (a worker needs one request per task instead of two); the completion stands whatever the claim finds.',
       params: IdParams,
-      body: z.object({ token: Token, result: z.unknown().optional(), next: NextClaim }).strict()
-        .meta({ example: { token: '4b0c…', result: { sent: true }, next: { waitMs: 20000 } } }),
+      body: CompleteBody,
       response: { 200: z.object({ id: TaskId, state: z.literal('SUCCESS'), next: NextClaimed }), ...problems(404, 409, 413) },
     },
   }, async (request, reply) => {

@@ -63,9 +63,12 @@ export function nameSchema(maxBytes: number, what = 'name') {
 }
 
 /** Queue names and task types: [A-Za-z0-9._:-]{1,128}. */
+/** Names of queues, task types, schedules: what identifierSchema accepts. */
+export const IDENTIFIER = /^[A-Za-z0-9._:-]{1,128}$/;
+
 export const identifierSchema = z
   .string()
-  .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1-128 of A-Z a-z 0-9 . _ : -')
+  .regex(IDENTIFIER, 'must be 1-128 of A-Z a-z 0-9 . _ : -')
   .describe('1-128 characters of A-Z a-z 0-9 . _ : -');
 
 /** A duration in milliseconds within [min, max] (query strings are coerced). */
