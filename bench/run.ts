@@ -12,7 +12,7 @@
 // Baton, e.g. to profile it under load: "--cpu-prof --cpu-prof-dir=/tmp/prof"; node refuses --cpu-prof in
 // NODE_OPTIONS).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readdirSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -75,6 +75,26 @@ function stop(child: ChildProcess): Promise<void> {
     child.once('exit', () => ok());
     child.kill('SIGTERM');
   });
+}
+
+/** CPU time (ms) a process has used so far, from /proc (Linux; USER_HZ 100); undefined where there is none. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `run`, and how busy `pid` was meanwhile (CPU time over wall time; undefined without /proc). */
+async function busyDuring<T>(pid: number | undefined, run: () => Promise<T>): Promise<{ result: T; busy?: number }> {
+  const cpu0 = cpuMs(pid);
+  const t0 = performance.now();
+  const result = await run();
+  const cpu1 = cpuMs(pid);
+  return cpu0 === undefined || cpu1 === undefined ? { result } : { result, busy: (cpu1 - cpu0) / (performance.now() - t0) };
 }
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
@@ -176,16 +196,26 @@ async function main() {
     return { r: medianResult(m.own), ratio: m.ratio, p99Ratio: m.p99Ratio };
   };
 
-  /** A scenario case against its yardstick, or else its target's reference; a 1 s run warms it up. */
-  const scenarioInRounds = async (c: ScenarioCase, ctx: BenchContext) => {
+  /**
+   * A scenario case against its yardstick, or else its target's reference; a 1 s run warms it up. Its note says how
+   * busy Baton was: these cases drive Baton from the bench process, which shares the load CPU with Redis, and a
+   * Baton well below 100 % means the case measured its client or Redis rather than Baton.
+   */
+  const scenarioInRounds = async (c: ScenarioCase, ctx: BenchContext, batonPid: number | undefined) => {
     const yardstick = c.yardstick;
+    const busy: number[] = [];
     const m = await inRounds(
       () => c.run({ ...ctx, durationS: 1 }),
       () => (yardstick ? yardstick.run(ctx) : sampleRef(refOf(c.target))),
-      () => c.run(ctx),
+      async () => {
+        const { result, busy: b } = await busyDuring(batonPid, () => c.run(ctx));
+        if (b !== undefined) busy.push(b);
+        return result;
+      },
     );
     const against = yardstick ? `, ratio ${fmt(m.ratio, 2)}× ${yardstick.label} (${m.ratios.map((x) => fmt(x, 2)).join(', ')})` : '';
-    const r = { ...medianResult(m.own), note: `${m.mid.note ? `${m.mid.note}; ` : ''}median of ${m.own.length} rounds${against}` };
+    const busyNote = busy.length ? `; Baton ${busy.map((b) => fmt(b * 100)).join(', ')} % busy` : '';
+    const r = { ...medianResult(m.own), note: `${m.mid.note ? `${m.mid.note}; ` : ''}median of ${m.own.length} rounds${against}${busyNote}` };
     return { r, ratio: m.ratio, p99Ratio: m.p99Ratio, ...(yardstick ? { against: yardstick.label } : {}) };
   };
 
@@ -215,8 +245,12 @@ async function main() {
     for (const c of selected) {
       try {
         if ('run' in c) {
-          if (c.inRounds || c.yardstick) rows.push({ name: `${c.name}${label}`, ...(await scenarioInRounds(c, ctx)), target: c.target });
-          else rows.push({ name: `${c.name}${label}`, r: await c.run(ctx), target: c.target });
+          if (c.inRounds || c.yardstick) rows.push({ name: `${c.name}${label}`, ...(await scenarioInRounds(c, ctx, baton.pid)), target: c.target });
+          else {
+            const { result, busy } = await busyDuring(baton.pid, () => c.run(ctx));
+            const note = [result.note, busy === undefined ? undefined : `Baton ${fmt(busy * 100)} % busy`].filter(Boolean).join('; ');
+            rows.push({ name: `${c.name}${label}`, r: { ...result, note }, target: c.target });
+          }
         } else {
           await c.setup?.(ctx);
           const m = await measureInRounds({ method: c.method, url: (c.server === 'naive' ? ctx.naiveUrl : ctx.baseUrl) + c.path, headers: { ...ctx.headers, ...c.headers }, body: c.body }, c.target);
