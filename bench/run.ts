@@ -202,6 +202,7 @@ async function main() {
    * Baton well below 100 % means the case measured its client or Redis rather than Baton.
    */
   const scenarioInRounds = async (c: ScenarioCase, ctx: BenchContext, batonPid: number | undefined) => {
+    if (c.notBaton) batonPid = undefined;
     const yardstick = c.yardstick;
     const busy: number[] = [];
     const m = await inRounds(
@@ -247,7 +248,7 @@ async function main() {
         if ('run' in c) {
           if (c.inRounds || c.yardstick) rows.push({ name: `${c.name}${label}`, ...(await scenarioInRounds(c, ctx, baton.pid)), target: c.target });
           else {
-            const { result, busy } = await busyDuring(baton.pid, () => c.run(ctx));
+            const { result, busy } = await busyDuring(c.notBaton ? undefined : baton.pid, () => c.run(ctx));
             const note = [result.note, busy === undefined ? undefined : `Baton ${fmt(busy * 100)} % busy`].filter(Boolean).join('; ');
             rows.push({ name: `${c.name}${label}`, r: { ...result, note }, target: c.target });
           }

@@ -73,6 +73,8 @@ export interface ScenarioCase {
   inRounds?: boolean;
   /** Compare with this instead of the reference (e.g. raw BullMQ on the same Redis), in alternating rounds. */
   yardstick?: { label: string; run: (ctx: BenchContext) => Promise<LoadResult> };
+  /** Drives another server than Baton (the naive server, raw BullMQ): its note does not say how busy Baton was. */
+  notBaton?: boolean;
 }
 
 export type BenchCase = HttpCase | ScenarioCase;

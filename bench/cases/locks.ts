@@ -205,6 +205,7 @@ export const cases: BenchCase[] = [
     // Not a Baton case: Baton's acquire/release scripts behind bare routes. Its ratio is what the target asks
     // of an HTTP service that adds nothing to the operation (no auth, validation, metrics, request id).
     name: 'locks: naive server, same scripts (reading aid)',
+    notBaton: true,
     run: (ctx) => acquireReleaseCycles({ ...ctx, baseUrl: ctx.naiveUrl ?? ctx.baseUrl }),
     inRounds: true,
     target: { reference: 'proxyGet' },

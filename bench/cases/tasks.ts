@@ -302,7 +302,7 @@ async function claimWakeUp(ctx: BenchContext): Promise<LoadResult> {
 const rawYardstick = { label: 'raw BullMQ', run: rawBullmq };
 
 export const cases: BenchCase[] = [
-  { name: 'tasks: raw BullMQ add+process (yardstick)', run: rawBullmq },
+  { name: 'tasks: raw BullMQ add+process (yardstick)', run: rawBullmq, notBaton: true },
   {
     name: 'tasks: submit→claim→complete via HTTP workers',
     run: httpWorkerCycles(false),
@@ -323,6 +323,7 @@ export const cases: BenchCase[] = [
   },
   {
     name: 'tasks: naive server, same job, in-process no-op (reading aid)',
+    notBaton: true,
     run: naiveInProcess,
     yardstick: rawYardstick,
   },

@@ -50,6 +50,13 @@ export async function startRedis(t: Teardownable, extraArgs: string[] = []): Pro
 
 async function startStandalone(t: Teardownable, extraArgs: string[]): Promise<TestRedis> {
   const port = await restartablePort();
+  // A cluster-enabled node listens on a bus port too, by default port + 10000: often in the ephemeral range, where
+  // an outgoing socket may hold it ("bind: Address already in use"). Give it a free one of its own.
+  if (extraArgs.includes('--cluster-enabled') && !extraArgs.includes('--cluster-port')) {
+    let bus = await restartablePort();
+    while (bus === port) bus = await restartablePort();
+    extraArgs = [...extraArgs, '--cluster-port', String(bus)];
+  }
   const dir = mkdtempSync(join(tmpdir(), 'baton-redis-'));
   let server: ServerProcess | undefined;
 
