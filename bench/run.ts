@@ -99,6 +99,10 @@ async function busyDuring<T>(pid: number | undefined, run: () => Promise<T>): Pr
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
+/** "Baton 97, 98 % busy" for the runs measured, or undefined when none was. */
+const busyNote = (busy: readonly number[]): string | undefined =>
+  busy.length ? `Baton ${busy.map((b) => fmt(b * 100)).join(', ')} % busy` : undefined;
+
 interface Row {
   name: string;
   r: LoadResult;
@@ -202,7 +206,6 @@ async function main() {
    * Baton well below 100 % means the case measured its client or Redis rather than Baton.
    */
   const scenarioInRounds = async (c: ScenarioCase, ctx: BenchContext, batonPid: number | undefined) => {
-    if (c.notBaton) batonPid = undefined;
     const yardstick = c.yardstick;
     const busy: number[] = [];
     const m = await inRounds(
@@ -215,8 +218,8 @@ async function main() {
       },
     );
     const against = yardstick ? `, ratio ${fmt(m.ratio, 2)}× ${yardstick.label} (${m.ratios.map((x) => fmt(x, 2)).join(', ')})` : '';
-    const busyNote = busy.length ? `; Baton ${busy.map((b) => fmt(b * 100)).join(', ')} % busy` : '';
-    const r = { ...medianResult(m.own), note: `${m.mid.note ? `${m.mid.note}; ` : ''}median of ${m.own.length} rounds${against}${busyNote}` };
+    const note = [m.mid.note, `median of ${m.own.length} rounds${against}`, busyNote(busy)].filter(Boolean).join('; ');
+    const r = { ...medianResult(m.own), note };
     return { r, ratio: m.ratio, p99Ratio: m.p99Ratio, ...(yardstick ? { against: yardstick.label } : {}) };
   };
 
@@ -246,10 +249,11 @@ async function main() {
     for (const c of selected) {
       try {
         if ('run' in c) {
-          if (c.inRounds || c.yardstick) rows.push({ name: `${c.name}${label}`, ...(await scenarioInRounds(c, ctx, baton.pid)), target: c.target });
+          const batonPid = c.notBaton ? undefined : baton.pid;
+          if (c.inRounds || c.yardstick) rows.push({ name: `${c.name}${label}`, ...(await scenarioInRounds(c, ctx, batonPid)), target: c.target });
           else {
-            const { result, busy } = await busyDuring(c.notBaton ? undefined : baton.pid, () => c.run(ctx));
-            const note = [result.note, busy === undefined ? undefined : `Baton ${fmt(busy * 100)} % busy`].filter(Boolean).join('; ');
+            const { result, busy } = await busyDuring(batonPid, () => c.run(ctx));
+            const note = [result.note, busyNote(busy === undefined ? [] : [busy])].filter(Boolean).join('; ');
             rows.push({ name: `${c.name}${label}`, r: { ...result, note }, target: c.target });
           }
         } else {

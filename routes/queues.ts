@@ -6,10 +6,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { Counter, Gauge } from 'prom-client';
 import { fastCounter } from '../src/metrics/fast.js';
 import { z } from 'zod';
-import { IDENTIFIER, identifierSchema, problems } from '../src/schemas/common.js';
+import { identifierSchema, isIdentifier, problems } from '../src/schemas/common.js';
 import { createQueueService, MAX_BATCH, MAX_PRIORITY, messagesJson, type MessageOp } from '../src/queues/service.js';
 import { clientGone } from './lib/client-gone.js';
-import { boundedInt, fast, isObject, onlyIntsIn } from './lib/fast-validation.js';
+import { boundedInt, boundedString, fast, isObject, isStringIn, onlyIntsIn } from './lib/fast-validation.js';
 import { noContent } from './lib/no-content.js';
 
 const MAX_DELAY_MS = 7 * 24 * 3_600_000;
@@ -19,14 +19,15 @@ const MAX_ATTEMPTS = 1000;
 
 export const QueueParams = fast(
   z.object({ queue: identifierSchema.meta({ example: 'orders' }) }),
-  (p) => isObject(p) && typeof p.queue === 'string' && IDENTIFIER.test(p.queue),
+  (p) => isObject(p) && isIdentifier(p.queue),
 );
 const MessageId = z
   .string()
   .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a message id (1-64 of A-Z a-z 0-9 _ -)')
   .meta({ example: 'k3Jx9aQ2b1c' });
 const MessageParams = QueueParams.extend({ id: MessageId });
-const Receipt = z.string().min(1).max(512).meta({ description: 'The receipt of the latest delivery', example: 'k3Jx9aQ2b1c.1.Zq8xW0pLr3Ta' });
+const RECEIPT_LENGTH = [1, 512] as const;
+const Receipt = boundedString(RECEIPT_LENGTH).meta({ description: 'The receipt of the latest delivery', example: 'k3Jx9aQ2b1c.1.Zq8xW0pLr3Ta' });
 const Page = z.object({
   limit: z.coerce.number().int().min(1).max(100).default(20),
   cursor: z.string().min(1).max(300).optional().meta({ description: 'nextCursor of the previous page' }),
@@ -63,7 +64,7 @@ const isPlainEnqueue = (b: unknown): boolean => {
   return onlyIntsIn(b, {}, MESSAGES) && Array.isArray(list) && list.length >= 1 && list.length <= MAX_BATCH && list.every(isPlainMessage);
 };
 const isPlainDequeue = (b: unknown): boolean => isObject(b) && onlyIntsIn(b, DEQUEUE_INTS);
-const isReceipt = (r: unknown) => typeof r === 'string' && r.length >= 1 && r.length <= 512;
+const isReceipt = (r: unknown) => isStringIn(r, RECEIPT_LENGTH);
 const isPlainAck = (b: unknown): boolean => {
   if (!isObject(b)) return false;
   const list = b.receipts;

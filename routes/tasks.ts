@@ -2,22 +2,24 @@
 // (/v1/schedules): thin handlers over src/tasks/service.ts.
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { IDENTIFIER, identifierSchema, problems } from '../src/schemas/common.js';
+import { identifierSchema, isIdentifier, problems } from '../src/schemas/common.js';
 import { builtInHandlers } from '../src/tasks/handlers/index.js';
 import { createTaskMetrics, registerTaskGauges } from '../src/tasks/metrics.js';
 import { CLAIM_MAX_WAIT_MS, LOCK_MAX_MS, LOCK_MIN_MS, SUBMIT_BATCH_MAX, createTasksService } from '../src/tasks/service.js';
 import { TASK_STATES } from '../src/tasks/state.js';
 import { clientGone } from './lib/client-gone.js';
-import { boundedInt, fast, isObject, onlyIntsIn } from './lib/fast-validation.js';
+import { boundedInt, boundedString, fast, isObject, isStringIn, onlyIntsIn } from './lib/fast-validation.js';
 import { noContent } from './lib/no-content.js';
 import { registerDashboard } from './tasks-dashboard.js';
 
 const DAY_MS = 86_400_000;
 const KEEPALIVE_MS = 15_000;
 
-const TaskId = z.string().min(1).max(1024).describe('Opaque task id, as returned by POST /v1/tasks');
-export const IdParams = fast(z.object({ id: TaskId }), (p) => isObject(p) && typeof p.id === 'string' && p.id.length >= 1 && p.id.length <= 1024);
-export const TypeParams = fast(z.object({ type: identifierSchema }), (p) => isObject(p) && typeof p.type === 'string' && IDENTIFIER.test(p.type));
+const TASK_ID_LENGTH = [1, 1024] as const;
+const TOKEN_LENGTH = [1, 200] as const;
+const TaskId = boundedString(TASK_ID_LENGTH).describe('Opaque task id, as returned by POST /v1/tasks');
+export const IdParams = fast(z.object({ id: TaskId }), (p) => isObject(p) && isStringIn(p.id, TASK_ID_LENGTH));
+export const TypeParams = fast(z.object({ type: identifierSchema }), (p) => isObject(p) && isIdentifier(p.type));
 const TaskStateSchema = z.enum(TASK_STATES);
 const Backoff = z
   .object({
@@ -90,7 +92,7 @@ const SubmittedBatch = z
   .describe('The batch, in order')
   .meta({ example: { tasks: [{ id: 'c2VuZC1lbWFpbHx0M2Y0', state: 'PENDING', statusUrl: '/v1/tasks/c2VuZC1lbWFpbHx0M2Y0', created: true }] } });
 
-const Token = z.string().min(1).max(200).describe('The token from the claim');
+const Token = boundedString(TOKEN_LENGTH).describe('The token from the claim');
 const LockMs = boundedInt(CLAIM_INTS.lockMs);
 const Lease = z.object({ id: TaskId, lockMs: z.number().int(), expiresAt: z.string() });
 const ClaimOptions = z
@@ -117,11 +119,10 @@ const NextClaimed = Claimed.nullable().optional().describe('The next task, when 
 // options, a claim, a complete; anything else (backoff, idempotencyKey, a batch, an unknown field) goes to zod.
 const [TYPE_PAYLOAD, TOKEN_RESULT_NEXT] = [['type', 'payload'], ['token', 'result', 'next']];
 const isPlainSubmit = (b: unknown): boolean =>
-  isObject(b) && typeof b.type === 'string' && IDENTIFIER.test(b.type) && b.payload !== undefined && onlyIntsIn(b, SUBMIT_INTS, TYPE_PAYLOAD);
+  isObject(b) && isIdentifier(b.type) && b.payload !== undefined && onlyIntsIn(b, SUBMIT_INTS, TYPE_PAYLOAD);
 const isPlainClaim = (b: unknown): boolean => isObject(b) && onlyIntsIn(b, CLAIM_INTS);
-const isToken = (v: unknown) => typeof v === 'string' && v.length >= 1 && v.length <= 200;
 const isPlainComplete = (b: unknown): boolean =>
-  isObject(b) && isToken(b.token) && (b.next === undefined || isPlainClaim(b.next)) && onlyIntsIn(b, {}, TOKEN_RESULT_NEXT);
+  isObject(b) && isStringIn(b.token, TOKEN_LENGTH) && (b.next === undefined || isPlainClaim(b.next)) && onlyIntsIn(b, {}, TOKEN_RESULT_NEXT);
 export const SubmitBodies = fast(z.union([SubmitBody, SubmitBatch]), isPlainSubmit);
 export const ClaimBody = fast(
   ClaimOptions.nullable().default(null).describe('May be left out: no wait, default lock').meta({ example: { waitMs: 20000, lockMs: 30000 } }),

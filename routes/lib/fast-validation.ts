@@ -34,25 +34,38 @@ export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** An integer within [min, max], as z.number().int().min(min).max(max) accepts it. */
-export function isIntIn(v: unknown, min: number, max: number): boolean {
+/** [min, max], inclusive: a bound declared once for a zod schema and for its fast check. */
+export type Range = readonly [number, number];
+
+/** An integer within `range`, as boundedInt(range) accepts it. */
+export function isIntIn(v: unknown, [min, max]: Range): boolean {
   return typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 }
 
-/** z.number().int() within `range`: declare a bounded field with this and pass the same range to onlyIntsIn. */
-export function boundedInt([min, max]: readonly [number, number]) {
+/** z.number().int() within `range`: declare a bounded field with this and pass the same range to the check. */
+export function boundedInt([min, max]: Range) {
   return z.number().int().min(min).max(max);
+}
+
+/** A string whose length (UTF-16 code units, as zod counts) is within `range`, as boundedString(range) accepts it. */
+export function isStringIn(v: unknown, [min, max]: Range): boolean {
+  return typeof v === 'string' && v.length >= min && v.length <= max;
+}
+
+/** z.string() with its length within `range`. */
+export function boundedString([min, max]: Range) {
+  return z.string().min(min).max(max);
 }
 
 /**
  * Every field of `o` is either one of `free` (checked by the caller) or named in `ints` and an integer within its
  * range: what a strict zod object of optional bounded integers (and the free fields) accepts unchanged.
  */
-export function onlyIntsIn(o: Record<string, unknown>, ints: Readonly<Record<string, readonly [number, number]>>, free: readonly string[] = []): boolean {
+export function onlyIntsIn(o: Record<string, unknown>, ints: Readonly<Record<string, Range>>, free: readonly string[] = []): boolean {
   for (const k in o) {
     if (free.includes(k)) continue;
     const range = Object.hasOwn(ints, k) ? ints[k] : undefined;
-    if (range === undefined || !isIntIn(o[k], range[0], range[1])) return false;
+    if (range === undefined || !isIntIn(o[k], range)) return false;
   }
   return true;
 }

@@ -62,9 +62,11 @@ export function nameSchema(maxBytes: number, what = 'name') {
     .describe(`1-${maxBytes} bytes of printable UTF-8, URL-encoded in the path`);
 }
 
-/** Queue names and task types: [A-Za-z0-9._:-]{1,128}. */
-/** Names of queues, task types, schedules: what identifierSchema accepts. */
+/** Names of queues, task types and schedules: [A-Za-z0-9._:-]{1,128}, what identifierSchema accepts. */
 export const IDENTIFIER = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** What identifierSchema accepts, without zod (the routes' fast checks). */
+export const isIdentifier = (v: unknown): boolean => typeof v === 'string' && IDENTIFIER.test(v);
 
 export const identifierSchema = z
   .string()

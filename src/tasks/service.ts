@@ -852,10 +852,16 @@ export function createTasksService(o: TasksServiceOptions) {
   async function progress(tenant: string, id: string, token: string, p: { current: number; total: number; status?: string }) {
     const { job, deadline } = await held(tenant, id, token);
     const lock = await extend(job, token, tokenLockMs(token, defaultLockMs), deadline);
-    const value = { current: p.current, total: p.total, ...(p.status !== undefined ? { status: p.status } : {}), attempt: job.attemptsStarted };
-    await job.updateProgress(value);
+    const progress = await storeProgress(job, p.current, p.total, p.status);
     publishState(tenant, id, 'progress');
-    return { id, state: 'PROGRESS' as const, progress: { current: p.current, total: p.total, ...(p.status !== undefined ? { status: p.status } : {}) }, ...lock };
+    return { id, state: 'PROGRESS' as const, progress, ...lock };
+  }
+
+  /** Progress as the task's status shows it, stored on the job with the attempt it belongs to (HTTP workers and handlers). */
+  async function storeProgress(job: TaskJob, current: number, total: number, status?: string) {
+    const progress = { current, total, ...(status !== undefined ? { status } : {}) };
+    await job.updateProgress({ ...progress, attempt: job.attemptsStarted });
+    return progress;
   }
 
   /**
@@ -1163,9 +1169,8 @@ export function createTasksService(o: TasksServiceOptions) {
     }
 
     async progress(current: number, total: number, status?: string): Promise<void> {
-      const { job } = this;
-      await job.updateProgress({ current, total, ...(status !== undefined ? { status } : {}), attempt: job.attemptsStarted });
-      publishTaskState(this.tenant, this.type, job.id!, 'progress');
+      await storeProgress(this.job, current, total, status);
+      publishTaskState(this.tenant, this.type, this.job.id!, 'progress');
     }
 
     /** Why the attempt stopped, as the error the task will show. */
@@ -1179,8 +1184,9 @@ export function createTasksService(o: TasksServiceOptions) {
     abort(cause: 'revoked' | 'timeout'): void {
       if (this.why !== undefined) return;
       this.why = cause;
-      this.controller?.abort(this.reason());
-      this.stopRun?.(this.reason());
+      const err = this.reason();
+      this.controller?.abort(err);
+      this.stopRun?.(err);
     }
   }
 
