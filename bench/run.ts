@@ -99,9 +99,9 @@ async function busyDuring<T>(pid: number | undefined, run: () => Promise<T>): Pr
 
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
 
-/** "Baton 97, 98 % busy" for the runs measured, or undefined when none was. */
-const busyNote = (busy: readonly number[]): string | undefined =>
-  busy.length ? `Baton ${busy.map((b) => fmt(b * 100)).join(', ')} % busy` : undefined;
+/** "Baton 97, 98 % busy" (or another server's name) for the runs measured, or undefined when none was. */
+const busyNote = (busy: readonly number[], who = 'Baton'): string | undefined =>
+  busy.length ? `${who} ${busy.map((b) => fmt(b * 100)).join(', ')} % busy` : undefined;
 
 interface Row {
   name: string;
@@ -194,10 +194,20 @@ async function main() {
   };
   const refOf = (target: Target | undefined): Reference => target?.reference ?? 'proxyGet';
 
-  /** A fixed-request case against its target's reference (proxy GET when it names none). */
-  const measureInRounds = async (spec: Parameters<typeof load>[0], target: Target | undefined) => {
-    const m = await inRounds(() => run(spec, 1), () => sampleRef(refOf(target)), () => run(spec));
-    return { r: medianResult(m.own), ratio: m.ratio, p99Ratio: m.p99Ratio };
+  /**
+   * A fixed-request case against its target's reference (proxy GET when it names none). Its note gives the
+   * per-round ratios and how busy the server under test was (`who`, process `pid`): on this 2-core machine wrk
+   * shares the load CPU with Redis, so a server well below 100 % busy means the round measured that CPU.
+   */
+  const measureInRounds = async (spec: Parameters<typeof load>[0], target: Target | undefined, who: string, pid: number | undefined) => {
+    const busy: number[] = [];
+    const m = await inRounds(() => run(spec, 1), () => sampleRef(refOf(target)), async () => {
+      const { result, busy: b } = await busyDuring(pid, () => run(spec));
+      if (b !== undefined) busy.push(b);
+      return result;
+    });
+    const note = [`median of ${m.own.length} rounds (${m.ratios.map((x) => fmt(x, 2)).join(', ')})`, busyNote(busy, who)].filter(Boolean).join('; ');
+    return { r: { ...medianResult(m.own), note }, ratio: m.ratio, p99Ratio: m.p99Ratio };
   };
 
   /**
@@ -258,7 +268,13 @@ async function main() {
           }
         } else {
           await c.setup?.(ctx);
-          const m = await measureInRounds({ method: c.method, url: (c.server === 'naive' ? ctx.naiveUrl : ctx.baseUrl) + c.path, headers: { ...ctx.headers, ...c.headers }, body: c.body }, c.target);
+          const naiveCase = c.server === 'naive';
+          const m = await measureInRounds(
+            { method: c.method, url: (naiveCase ? ctx.naiveUrl : ctx.baseUrl) + c.path, headers: { ...ctx.headers, ...c.headers }, body: c.body },
+            c.target,
+            naiveCase ? 'naive server' : 'Baton',
+            naiveCase ? naive.pid : baton.pid,
+          );
           rows.push({ name: `${c.name}${label}`, ...m, target: c.target });
         }
       } catch (err) {
