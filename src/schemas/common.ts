@@ -52,6 +52,14 @@ export function problems(...statuses: number[]) {
 
 const CONTROL = /\p{Cc}/u;
 
+/**
+ * What nameSchema(maxBytes) accepts, without zod (the routes' fast checks). A UTF-16 code unit is at most three
+ * bytes of UTF-8, so short names skip counting their bytes.
+ */
+export function isName(v: unknown, maxBytes: number): boolean {
+  return typeof v === 'string' && v.length > 0 && (v.length * 3 <= maxBytes || Buffer.byteLength(v) <= maxBytes) && !CONTROL.test(v);
+}
+
 /** A name of 1..maxBytes bytes of printable UTF-8 (cache keys, lock and semaphore names). */
 export function nameSchema(maxBytes: number, what = 'name') {
   return z

@@ -7,6 +7,7 @@ import t, { type Test } from 'tap';
 import type { z } from 'zod';
 import { fastCheckOf } from '../../routes/lib/fast-validation.js';
 import { AckBody, DequeueBody, EnqueueBody, QueueParams } from '../../routes/queues.js';
+import { lockSchemas } from '../../routes/locks.js';
 import { ClaimBody, CompleteBody, IdParams, SubmitBodies, TypeParams } from '../../routes/tasks.js';
 
 const INTS = [-1, -0, 0, 1, 1.5, 5, 9, 10, 99, 100, 101, 999, 1000, 1001, 20_000, 20_001, 3_600_000, 3_600_001, 86_400_000, 86_400_001, 31_536_000_000, 31_536_000_001, 604_800_000, 604_800_001, 2_147_483_647, 2_147_483_648, 1e21];
@@ -112,4 +113,23 @@ t.test('submit, claim and complete bodies', async (t) => {
     return b;
   });
   agree(t, 'CompleteBody', CompleteBody, completes);
+});
+
+t.test('lock params, acquire and release bodies', async (t) => {
+  // The default bounds (src/config.ts): ttlMs 100-3 600 000, waitMs up to 60 000, names up to 512 bytes.
+  const { LockParams, AcquireBody, ReleaseBody } = lockSchemas({ minTtlMs: 100, maxTtlMs: 3_600_000, maxWaitMs: 60_000 }, 512);
+  t.ok(fastCheckOf(LockParams)!({ name: 'bench-1a2b3c4d-17' }), 'the benchmark\'s lock name takes the fast path');
+  t.ok(fastCheckOf(AcquireBody)!({ ttlMs: 10_000 }), 'and its acquire');
+  t.ok(fastCheckOf(ReleaseBody)!({ token: 'hT3kq1xVdQ2b9w0cE7pNzA' }), 'and its release');
+  t.notOk(fastCheckOf(AcquireBody)!({ ttlMs: 10_000, owner: 'w' }), 'an owner goes to zod');
+  const names = ['invoice-42', 'orders/42', 'ünïcode ✓', '', 'x'.repeat(512), 'x'.repeat(513), 'é'.repeat(256), 'é'.repeat(257), '😀'.repeat(128), '😀'.repeat(129), 'a\u0000b', 'tab\there', 5, null];
+  agree(t, 'LockParams', LockParams, [...names.map((name) => ({ name })), {}]);
+  agree(t, 'AcquireBody', AcquireBody, [...Array.from({ length: 4000 }, () => randomObject(['ttlMs', 'waitMs', 'extra'])), null, [], 'x']);
+  const tokens = ['t', 'x'.repeat(128), 'x'.repeat(129), '', 5, null];
+  const releases = Array.from({ length: 2000 }, () => {
+    const b = randomObject(['extra']);
+    if (random() < 0.9) b.token = pick(tokens);
+    return b;
+  });
+  agree(t, 'ReleaseBody', ReleaseBody, [...releases, null]);
 });
