@@ -1,8 +1,9 @@
 // Validation with a fast path for the hot routes. The zod schemas document every route and produce the exact
 // validation errors; for a few schemas on the benchmarked paths (a cache GET or PUT; a lock acquire or release; an
-// enqueue, a dequeue, an ack; a task submit, claim or complete) a hand-written check recognises the common valid input first, and zod
-// runs only when that check does not pass. A check must accept nothing zod would refuse, and only inputs that zod
-// would return unchanged (no defaults, coercions or transforms): the request part is then left as it arrived.
+// enqueue, a dequeue, an ack; a task submit, claim or complete) a hand-written check recognises the common valid
+// input first, and zod runs only when that check does not pass. A check must accept nothing zod would refuse, and
+// only inputs that zod would return unchanged (no defaults, coercions or transforms): the request part is then
+// left as it arrived.
 //
 // A passing check answers `true`, not `{ value }`: Fastify then leaves the request part as it is. With
 // `{ value }` it would assign it back, and for headers that assignment makes every later read of
