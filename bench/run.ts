@@ -97,7 +97,18 @@ async function busyDuring<T>(pid: number | undefined, run: () => Promise<T>): Pr
   return cpu0 === undefined || cpu1 === undefined ? { result } : { result, busy: (cpu1 - cpu0) / (performance.now() - t0) };
 }
 
+/** `run` as a round of a case: each call also records how busy `pid` was into `busy` (when /proc tells). */
+function recordingBusy<T>(pid: number | undefined, busy: number[], run: () => Promise<T>): () => Promise<T> {
+  return async () => {
+    const { result, busy: b } = await busyDuring(pid, run);
+    if (b !== undefined) busy.push(b);
+    return result;
+  };
+}
+
 const fmt = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : '-');
+/** Per-round ratios as "0.82, 0.75, 0.72". */
+const listRatios = (ratios: readonly number[]) => ratios.map((x) => fmt(x, 2)).join(', ');
 
 /** "Baton 97, 98 % busy" (or another server's name) for the runs measured, or undefined when none was. */
 const busyNote = (busy: readonly number[], who = 'Baton'): string | undefined =>
@@ -201,12 +212,8 @@ async function main() {
    */
   const measureInRounds = async (spec: Parameters<typeof load>[0], target: Target | undefined, who: string, pid: number | undefined) => {
     const busy: number[] = [];
-    const m = await inRounds(() => run(spec, 1), () => sampleRef(refOf(target)), async () => {
-      const { result, busy: b } = await busyDuring(pid, () => run(spec));
-      if (b !== undefined) busy.push(b);
-      return result;
-    });
-    const note = [`median of ${m.own.length} rounds (${m.ratios.map((x) => fmt(x, 2)).join(', ')})`, busyNote(busy, who)].filter(Boolean).join('; ');
+    const m = await inRounds(() => run(spec, 1), () => sampleRef(refOf(target)), recordingBusy(pid, busy, () => run(spec)));
+    const note = [`median of ${m.own.length} rounds (${listRatios(m.ratios)})`, busyNote(busy, who)].filter(Boolean).join('; ');
     return { r: { ...medianResult(m.own), note }, ratio: m.ratio, p99Ratio: m.p99Ratio };
   };
 
@@ -221,13 +228,9 @@ async function main() {
     const m = await inRounds(
       () => c.run({ ...ctx, durationS: 1 }),
       () => (yardstick ? yardstick.run(ctx) : sampleRef(refOf(c.target))),
-      async () => {
-        const { result, busy: b } = await busyDuring(batonPid, () => c.run(ctx));
-        if (b !== undefined) busy.push(b);
-        return result;
-      },
+      recordingBusy(batonPid, busy, () => c.run(ctx)),
     );
-    const against = yardstick ? `, ratio ${fmt(m.ratio, 2)}× ${yardstick.label} (${m.ratios.map((x) => fmt(x, 2)).join(', ')})` : '';
+    const against = yardstick ? `, ratio ${fmt(m.ratio, 2)}× ${yardstick.label} (${listRatios(m.ratios)})` : '';
     const note = [m.mid.note, `median of ${m.own.length} rounds${against}`, busyNote(busy)].filter(Boolean).join('; ');
     const r = { ...medianResult(m.own), note };
     return { r, ratio: m.ratio, p99Ratio: m.p99Ratio, ...(yardstick ? { against: yardstick.label } : {}) };

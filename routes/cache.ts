@@ -10,12 +10,11 @@ import { z } from 'zod';
 import { errorToProblem, sendProblem } from '../plugins/errors.js';
 import { createCacheMetrics, createCacheService, isJsonType, type CacheEntry } from '../src/cache/service.js';
 import { AppError, toProblem } from '../src/errors.js';
-import { ProblemSchema, problems, queryBool } from '../src/schemas/common.js';
+import { isName, nameSchema, NOT_PRINTABLE, ProblemSchema, problems, queryBool } from '../src/schemas/common.js';
 import { clientGone } from './lib/client-gone.js';
 import { fast } from './lib/fast-validation.js';
 import { noContent } from './lib/no-content.js';
 
-const BAD_CHARS = /[\p{Cc}\p{Cs}]/u;
 const MAX_TTL_MS = 10 * 365 * 24 * 3_600_000;
 const MAX_CONTENT_TYPE = 255;
 const MAX_BULK = 100;
@@ -50,18 +49,12 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   // ---- validation: zod documents and reports; a fast check lets the common valid case through -------------
-  const keyOk = (k: unknown): boolean =>
-    typeof k === 'string' && k.length > 0 && (k.length * 3 <= nameBytes || Buffer.byteLength(k) <= nameBytes) && !BAD_CHARS.test(k);
-
-  const keySchema = z
-    .string()
-    .min(1, 'key must not be empty')
-    .refine((s) => Buffer.byteLength(s) <= nameBytes, `key exceeds the limit of ${nameBytes} bytes`)
-    .refine((s) => !BAD_CHARS.test(s), 'key must be printable UTF-8 (no control characters)')
+  // The shared name check (src/schemas/common.ts), with the cache's own description.
+  const keySchema = nameSchema(nameBytes, 'key')
     .describe(`The cache key: 1-${nameBytes} bytes of printable UTF-8, URL-encoded in the path (may contain / : * spaces and non-ASCII)`)
     .meta({ example: 'user:42' });
-  const KeyParams = fast(z.object({ key: keySchema }), (d) => keyOk((d as { key?: unknown }).key));
-  const WildParams = fast(z.object({ '*': keySchema }), (d) => keyOk((d as Record<string, unknown>)['*']));
+  const KeyParams = fast(z.object({ key: keySchema }), (d) => isName((d as { key?: unknown }).key, nameBytes));
+  const WildParams = fast(z.object({ '*': keySchema }), (d) => isName((d as Record<string, unknown>)['*'], nameBytes));
 
   // Query numbers: coerced from the string, but an empty value is not 0.
   const queryNumber = <T extends z.ZodType>(inner: T) => z.preprocess((v) => (v === '' ? Number.NaN : v), inner);
@@ -398,7 +391,7 @@ const cacheRoutes: FastifyPluginAsyncZod = async (app) => {
         'the exact number of values this call removed. Leases of matching keys are removed too.',
       querystring: z.object({
         pattern: z.string().min(1, 'pattern must not be empty').max(nameBytes, `pattern exceeds ${nameBytes} characters`)
-          .refine((s) => !BAD_CHARS.test(s), 'pattern must be printable UTF-8')
+          .refine((s) => !NOT_PRINTABLE.test(s), 'pattern must be printable UTF-8')
           .describe('Redis glob over your keys').meta({ example: 'user:*' }),
       }),
       response: { 200: z.object({ deleted: z.number().int() }).meta({ description: 'How many values this call removed', example: { deleted: 1204 } }), ...problems() },

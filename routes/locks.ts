@@ -3,11 +3,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createLocksService } from '../src/locks/service.js';
 import type { Config } from '../src/config.js';
-import { isName, nameSchema, ProblemSchema, problems } from '../src/schemas/common.js';
+import { isName, nameSchema, NOT_PRINTABLE, ProblemSchema, problems } from '../src/schemas/common.js';
 import { clientGone } from './lib/client-gone.js';
 import { boundedInt, boundedString, fast, isObject, isStringIn, onlyIntsIn } from './lib/fast-validation.js';
 
-const CONTROL = /\p{Cc}/u;
 const count = () => z.number().int().nonnegative();
 /** The standard problems plus a 409 whose description names the codes this route gives. */
 const with409 = (codes: string) => ({ ...problems(409), 409: ProblemSchema.describe(`Conflict: ${codes}`) });
@@ -38,7 +37,7 @@ export function lockSchemas(limits: Config['locks'], nameBytes: number) {
     z.object({
       ttlMs,
       waitMs,
-      owner: z.string().min(1).max(256).refine((s) => !CONTROL.test(s), 'owner must not contain control characters')
+      owner: z.string().min(1).max(256).refine((s) => !NOT_PRINTABLE.test(s), 'owner must be printable UTF-8 (no control characters)')
         .optional()
         .describe('Who acquires (e.g. "worker-7"): acquiring again with the same owner while holding the lock re-enters it')
         .meta({ example: 'worker-7' }),

@@ -50,14 +50,15 @@ export function problems(...statuses: number[]) {
   ) as Record<number, typeof ProblemSchema>;
 }
 
-const CONTROL = /\p{Cc}/u;
+/** What printable UTF-8 text (names, cache keys, owners, patterns) must not hold: control characters, lone surrogates. */
+export const NOT_PRINTABLE = /[\p{Cc}\p{Cs}]/u;
 
 /**
  * What nameSchema(maxBytes) accepts, without zod (the routes' fast checks). A UTF-16 code unit is at most three
  * bytes of UTF-8, so short names skip counting their bytes.
  */
 export function isName(v: unknown, maxBytes: number): boolean {
-  return typeof v === 'string' && v.length > 0 && (v.length * 3 <= maxBytes || Buffer.byteLength(v) <= maxBytes) && !CONTROL.test(v);
+  return typeof v === 'string' && v.length > 0 && (v.length * 3 <= maxBytes || Buffer.byteLength(v) <= maxBytes) && !NOT_PRINTABLE.test(v);
 }
 
 /** A name of 1..maxBytes bytes of printable UTF-8 (cache keys, lock and semaphore names). */
@@ -66,7 +67,7 @@ export function nameSchema(maxBytes: number, what = 'name') {
     .string()
     .min(1, `${what} must not be empty`)
     .refine((s) => Buffer.byteLength(s) <= maxBytes, `${what} exceeds the limit of ${maxBytes} bytes`)
-    .refine((s) => !CONTROL.test(s), `${what} must not contain control characters`)
+    .refine((s) => !NOT_PRINTABLE.test(s), `${what} must be printable UTF-8 (no control characters)`)
     .describe(`1-${maxBytes} bytes of printable UTF-8, URL-encoded in the path`);
 }
 
