@@ -7,7 +7,7 @@ import { builtInHandlers } from '../src/tasks/handlers/index.js';
 import { createTaskMetrics, registerTaskGauges } from '../src/tasks/metrics.js';
 import { CLAIM_MAX_WAIT_MS, LOCK_MAX_MS, LOCK_MIN_MS, SUBMIT_BATCH_MAX, createTasksService } from '../src/tasks/service.js';
 import { TASK_STATES } from '../src/tasks/state.js';
-import { clientGone } from './lib/client-gone.js';
+import { clientGone, watchClient } from './lib/client-gone.js';
 import { boundedInt, boundedString, fast, isObject, isStringIn, onlyIntsIn } from './lib/fast-validation.js';
 import { noContent } from './lib/no-content.js';
 import { registerDashboard } from './tasks-dashboard.js';
@@ -334,7 +334,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
   }, async (request, reply) => {
-    const r = await service.claim(request.auth.tenant, request.params.type, request.body ?? {}, clientGone(reply));
+    const r = await service.claim(request.auth.tenant, request.params.type, request.body ?? {}, watchClient(reply));
     if (!r) return noContent(reply);
     return r;
   });
@@ -375,7 +375,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   }, async (request, reply) => {
     const { token, result, next } = request.body;
-    return service.complete(request.auth.tenant, request.params.id, token, result, next, next ? clientGone(reply) : undefined);
+    return service.complete(request.auth.tenant, request.params.id, token, result, next, next ? watchClient(reply) : undefined);
   });
 
   app.post('/v1/tasks/:id/fail', {
@@ -401,7 +401,7 @@ const tasksRoutes: FastifyPluginAsyncZod = async (app) => {
   }, async (request, reply) => {
     const { token, error, retry, next } = request.body;
     const message = typeof error === 'string' ? error : JSON.stringify(error).slice(0, 4096);
-    return service.fail(request.auth.tenant, request.params.id, token, message, retry, next, next ? clientGone(reply) : undefined);
+    return service.fail(request.auth.tenant, request.params.id, token, message, retry, next, next ? watchClient(reply) : undefined);
   });
 
   // ---- schedules ----

@@ -128,6 +128,12 @@ export interface ScheduleView extends ScheduleInput {
   nextRunAt?: string;
 }
 
+/** The client of a claim or of a finish with `next` (routes/lib/client-gone.ts): its signal is made only if a claim parks. */
+export interface WaitingClient {
+  readonly gone: boolean;
+  readonly signal: AbortSignal;
+}
+
 export type StreamItem = { kind: 'state'; id: string; view: TaskView } | { kind: 'keepalive' };
 
 const notFound = (what = 'task') => new AppError('not_found', `No such ${what}`);
@@ -675,13 +681,13 @@ export function createTasksService(o: TasksServiceOptions) {
    * meanwhile gets nothing and the job goes back at once.
    */
   async function handOut(
-    tenant: string, type: string, worker: Worker<TaskData, unknown, string>, job: TaskJob, token: string, lockMs: number, signal?: AbortSignal,
+    tenant: string, type: string, worker: Worker<TaskData, unknown, string>, job: TaskJob, token: string, lockMs: number, client?: WaitingClient,
   ): Promise<ClaimResult | null | typeof REVOKED_LOOK_AGAIN> {
     if (job.data?.revoked) {
       await job.moveToFailed(new UnrecoverableError(REVOKED_REASON), token).catch(() => undefined);
       return REVOKED_LOOK_AGAIN;
     }
-    if (signal?.aborted) {
+    if (client?.gone) {
       await job.moveToWait(token).catch(() => undefined);
       announce(tenant, type);
       return null;
@@ -714,7 +720,7 @@ export function createTasksService(o: TasksServiceOptions) {
     throw err;
   }
 
-  async function claim(tenant: string, type: string, opts: ClaimOptions, signal?: AbortSignal): Promise<ClaimResult | null> {
+  async function claim(tenant: string, type: string, opts: ClaimOptions, client?: WaitingClient): Promise<ClaimResult | null> {
     if (handlers.has(type)) {
       throw new AppError('bad_request', `Tasks of type "${type}" run in Baton's built-in handler; HTTP workers cannot claim them`);
     }
@@ -731,7 +737,7 @@ export function createTasksService(o: TasksServiceOptions) {
       // Listen before trying, so a submit between the try and the wait is not missed. (Once the app is closing,
       // park() answers 'aborted' at once and the checks below end the claim.)
       const remaining = deadline - Date.now();
-      const wait = remaining > 0 ? waiters.park(channel, remaining, signal) : undefined;
+      const wait = remaining > 0 ? waiters.park(channel, remaining, client?.signal) : undefined;
       const token = `${randomUUID()}.${lockMs}`;
       let job: TaskJob | undefined;
       try {
@@ -742,7 +748,7 @@ export function createTasksService(o: TasksServiceOptions) {
       }
       if (job?.id) {
         wait?.cancel();
-        const out = await handOut(tenant, type, worker, job, token, lockMs, signal);
+        const out = await handOut(tenant, type, worker, job, token, lockMs, client);
         if (out === REVOKED_LOOK_AGAIN) continue;
         return out;
       }
@@ -769,7 +775,7 @@ export function createTasksService(o: TasksServiceOptions) {
       try {
         if (due !== undefined && due < deadline) dueTimer = setTimeout(() => wait.cancel(), Math.max(1, due - Date.now()));
         const outcome = await wait.outcome;
-        if (outcome === 'aborted' && (signal?.aborted || waiters.released())) return null;
+        if (outcome === 'aborted' && (client?.gone || waiters.released())) return null;
         // Woken (or a delayed task came due): if the next look finds nothing, mark again before parking; a
         // resync after a failover may mean the marker was lost with the old master.
         marked = false;
@@ -785,9 +791,9 @@ export function createTasksService(o: TasksServiceOptions) {
    * stands whatever happens here, so a claim that breaks (Redis gone mid-way) answers null, which a worker reads
    * as "nothing now, claim again", rather than an error that would make it repeat a finish already done.
    */
-  async function claimNext(tenant: string, id: string, opts: ClaimOptions, signal?: AbortSignal): Promise<ClaimResult | null> {
+  async function claimNext(tenant: string, id: string, opts: ClaimOptions, client?: WaitingClient): Promise<ClaimResult | null> {
     try {
-      return await claim(tenant, decode(id).type, opts, signal);
+      return await claim(tenant, decode(id).type, opts, client);
     } catch (err) {
       o.log?.warn({ err: (err as Error).message }, 'the claim after a finished task failed; answered next: null');
       return null;
@@ -870,7 +876,7 @@ export function createTasksService(o: TasksServiceOptions) {
    * script fetches and locks the next task under the same token, as BullMQ's Worker does: no second script.
    * (The lock it sets is the manual worker's default; handOut() extends it to the token's.)
    */
-  async function complete(tenant: string, id: string, token: string, result: unknown, next?: ClaimOptions, signal?: AbortSignal) {
+  async function complete(tenant: string, id: string, token: string, result: unknown, next?: ClaimOptions, client?: WaitingClient) {
     const size = bytes(result);
     if (size > config.limits.payloadBytes) {
       throw new AppError('payload_too_large', `result is ${size} bytes; the limit is ${config.limits.payloadBytes} (BATON_MAX_PAYLOAD_BYTES)`);
@@ -891,13 +897,13 @@ export function createTasksService(o: TasksServiceOptions) {
     const done = { id, state: 'SUCCESS' as const };
     if (!next) return done;
     if (fetchNext && worker) {
-      const handed = await takeFetched(tenant, type, worker, fetched, token, lockMs, signal);
+      const handed = await takeFetched(tenant, type, worker, fetched, token, lockMs, client);
       if (handed !== undefined) return { ...done, next: handed };
       // Nothing was ready when the script looked, and the worker will not wait: no second look. (A task it
       // fetched but could not hand out, revoked meanwhile, is followed by a claim like any other.)
       if (!next.waitMs && !(Array.isArray(fetched) && fetched[0])) return { ...done, next: null };
     }
-    return { ...done, next: await claimNext(tenant, id, next, signal) };
+    return { ...done, next: await claimNext(tenant, id, next, client) };
   }
 
   /**
@@ -905,7 +911,7 @@ export function createTasksService(o: TasksServiceOptions) {
    * would; undefined when there was none, or it was revoked, or handing it out broke (the caller then claims).
    */
   async function takeFetched(
-    tenant: string, type: string, worker: Worker<TaskData, unknown, string>, fetched: unknown, token: string, lockMs: number, signal?: AbortSignal,
+    tenant: string, type: string, worker: Worker<TaskData, unknown, string>, fetched: unknown, token: string, lockMs: number, client?: WaitingClient,
   ): Promise<ClaimResult | null | undefined> {
     const [data, jobId] = Array.isArray(fetched) ? fetched : [];
     if (!data || !jobId) return undefined;
@@ -914,7 +920,7 @@ export function createTasksService(o: TasksServiceOptions) {
       // a job scheduler plan its next run).
       const job = (await (worker as unknown as FromJobData).nextJobFromJobData(data, jobId, token)) as TaskJob | undefined;
       if (!job?.id) return undefined;
-      const out = await handOut(tenant, type, worker, job, token, lockMs, signal);
+      const out = await handOut(tenant, type, worker, job, token, lockMs, client);
       return out === REVOKED_LOOK_AGAIN ? undefined : out;
     } catch (err) {
       o.log?.warn({ err: (err as Error).message }, 'handing out the task fetched with a completion failed; claiming instead');
@@ -934,7 +940,7 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   /** A failed attempt (RETRY or FAILURE); with `next`, the worker's next task too, as on complete (by a claim). */
-  async function fail(tenant: string, id: string, token: string, error: string, retryIt = true, next?: ClaimOptions, signal?: AbortSignal) {
+  async function fail(tenant: string, id: string, token: string, error: string, retryIt = true, next?: ClaimOptions, client?: WaitingClient) {
     const { type, job } = await finishing(tenant, id, token);
     let done;
     try {
@@ -943,7 +949,7 @@ export function createTasksService(o: TasksServiceOptions) {
       if (isLockError(err)) throw await refusal(tenant, id);
       throw err;
     }
-    return next ? { ...done, next: await claimNext(tenant, id, next, signal) } : done;
+    return next ? { ...done, next: await claimNext(tenant, id, next, client) } : done;
   }
 
   // ---- events ----
