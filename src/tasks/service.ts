@@ -242,11 +242,6 @@ export function createTasksService(o: TasksServiceOptions) {
   };
   /** A state change of a task, for its event streams: published only while one watches (see events()). */
   const publishTaskState = createStatePublisher({ redis, keys, publishIfMarked, channelOf: taskChannel, idOf: encodeTaskId });
-  /** The same, from the task's id. */
-  const publishState = (tenant: string, id: string, message: string) => {
-    const d = decodeTaskId(id);
-    if (d) publishTaskState(tenant, d.type, d.jobId, message, id);
-  };
   const bullOpts = (tenant: string) => ({ connection: redis as never, prefix: keys.tasks.bullPrefix(tenant), skipWaitingForReady: true });
 
   async function openEntry(tenant: string, type: string): Promise<Entry> {
@@ -663,7 +658,7 @@ export function createTasksService(o: TasksServiceOptions) {
     if (v.state !== 'FAILURE') throw new AppError('conflict', `Only a FAILURE can be retried; the task is ${v.state}`, { fields: { state: v.state } });
     await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     announce(tenant, e.type);
-    publishState(tenant, id, 'retry');
+    publishTaskState(tenant, e.type, job.id!, 'retry', id);
     o.metrics?.transition(e.type, 'PENDING');
     return get(tenant, id);
   }
@@ -694,7 +689,7 @@ export function createTasksService(o: TasksServiceOptions) {
     }
     if (lockMs !== defaultLockMs) await job.extendLock(token, lockMs);
     const id = encodeTaskId(type, job.id!);
-    publishState(tenant, id, 'started');
+    publishTaskState(tenant, type, job.id!, 'started', id);
     o.metrics?.transition(type, 'STARTED');
     const claimed = {
       task: { id, type, payload: job.data.payload, attempt: job.attemptsStarted || 1 },
@@ -856,10 +851,10 @@ export function createTasksService(o: TasksServiceOptions) {
   }
 
   async function progress(tenant: string, id: string, token: string, p: { current: number; total: number; status?: string }) {
-    const { job, deadline } = await held(tenant, id, token);
+    const { type, job, deadline } = await held(tenant, id, token);
     const lock = await extend(job, token, tokenLockMs(token, defaultLockMs), deadline);
     const progress = await storeProgress(job, p.current, p.total, p.status);
-    publishState(tenant, id, 'progress');
+    publishTaskState(tenant, type, job.id!, 'progress', id);
     return { id, state: 'PROGRESS' as const, progress, ...lock };
   }
 
@@ -891,7 +886,7 @@ export function createTasksService(o: TasksServiceOptions) {
       if (isLockError(err)) throw await refusal(tenant, id);
       throw err;
     }
-    publishState(tenant, id, 'completed');
+    publishTaskState(tenant, type, job.id!, 'completed', id);
     o.metrics?.transition(type, 'SUCCESS');
     if (job.processedOn) o.metrics?.duration(type, 'SUCCESS', (Date.now() - job.processedOn) / 1000);
     const done = { id, state: 'SUCCESS' as const };
@@ -931,7 +926,7 @@ export function createTasksService(o: TasksServiceOptions) {
   async function failJob(tenant: string, type: string, id: string, job: TaskJob, token: string, err: Error) {
     const willRetry = !(err instanceof UnrecoverableError) && job.attemptsMade + 1 < (job.opts.attempts ?? 1);
     await job.moveToFailed(err, token, false);
-    publishState(tenant, id, 'failed');
+    publishTaskState(tenant, type, job.id!, 'failed', id);
     const state: TaskState = willRetry ? 'RETRY' : 'FAILURE';
     o.metrics?.transition(type, state);
     if (!willRetry && job.processedOn) o.metrics?.duration(type, 'FAILURE', (Date.now() - job.processedOn) / 1000);
