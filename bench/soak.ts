@@ -223,7 +223,7 @@ async function keysByGroup(redis: Redis): Promise<Map<string, number>> {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `baton:${TENANT}:*`, 'COUNT', 1000);
     cursor = next;
     for (const k of keys) {
-      const g = k.replace(/:t[0-9a-f]{12,}$/, ':<finished task>').replace(/\d+/g, '#');
+      const g = k.replace(/:t[\w-]{12,}$/, ':<finished task>').replace(/\d+/g, '#');
       groups.set(g, (groups.get(g) ?? 0) + 1);
     }
   } while (cursor !== '0');

@@ -2,7 +2,7 @@
 import t from 'tap';
 import { createRedis } from '../../src/redis/connection.js';
 import type { TaskHandler } from '../../src/tasks/handlers/index.js';
-import { createTasksService, decodeTaskId, encodeTaskId } from '../../src/tasks/service.js';
+import { createTasksService, decodeTaskId, encodeTaskId, newJobId } from '../../src/tasks/service.js';
 import { REVOKED_REASON } from '../../src/tasks/state.js';
 import { testConfig } from '../helpers/build.js';
 import { serviceDeps } from '../helpers/deps.js';
@@ -50,6 +50,30 @@ t.test('the same idempotency key under concurrency creates one task', async (t) 
   t.equal(rs.filter((r) => r.created).length, 1);
   t.equal(new Set(rs.map((r) => r.id)).size, 1);
   t.equal((await svc.list('t1', { type: 'i', limit: 10 })).tasks.length, 1);
+});
+
+t.test('open queues: at most maxQueues, the least recently used closed first, and opened again on use', async (t) => {
+  const { client, keys, notifier } = await serviceDeps(t, redis.topology);
+  const svc = createTasksService({ redis: client, keys, notifier, config: testConfig(redis.url), maxQueues: 2 });
+  t.teardown(() => svc.close());
+  const open = async () => (await svc.queueCounts(10)).map((q) => `${q.tenant}/${q.type}`);
+  const a = await svc.submit('t1', { type: 'a', payload: 1 });
+  await svc.submit('t1', { type: 'b', payload: 1 });
+  t.same(await open(), ['t1/a', 't1/b']);
+  await svc.submit('t1', { type: 'a', payload: 2 }); // a is now the most recent
+  await svc.submit('t2', { type: 'a', payload: 1 }); // another tenant's queue of the same type: b goes
+  t.same(await open(), ['t1/a', 't2/a'], 'the least recently used (t1/b) was closed; tenants are apart');
+  await svc.submit('t1', { type: 'b', payload: 2 });
+  t.same(await open(), ['t2/a', 't1/b'], 'opened again on use, evicting the least recent');
+  t.equal((await svc.get('t1', a.id)).state, 'PENDING', 'a task of a closed queue is still there');
+  t.same((await svc.list('t1', { type: 'b', limit: 10 })).tasks.length, 2, 'both tasks of the reopened queue');
+});
+
+t.test('job ids are unique and carry nothing but a per-process prefix and a counter', async (t) => {
+  const ids = Array.from({ length: 1000 }, () => newJobId());
+  t.equal(new Set(ids).size, ids.length);
+  t.same(ids.filter((id) => !/^t[\w-]{16}[0-9a-z]+$/.test(id)), [], 'every id: t, 16 base64url characters, a base-36 counter');
+  t.equal(decodeTaskId(encodeTaskId('x', ids[0]!))?.jobId, ids[0], 'round trips through a task id');
 });
 
 t.test('list pages through the tasks with a cursor', async (t) => {
