@@ -35,6 +35,20 @@ async function appWithLog(t: Test, level: string) {
   return { app, lines };
 }
 
+t.test('without an x-request-id (or with a malformed one), each request gets its own id, in its response and its log lines', async (t) => {
+  const { app, lines } = await appWithLog(t, 'info');
+  const ids: string[] = [];
+  for (const headers of [auth(), auth(), { ...auth(), 'x-request-id': 'bad id with spaces' }]) {
+    const r = await app.inject({ url: '/v1/log-probe', headers });
+    ids.push(String(r.headers['x-request-id']));
+  }
+  t.equal(new Set(ids).size, 3, 'three different ids');
+  for (const id of ids) {
+    t.match(id, /^[\w-]{12}-[0-9a-z]+$/, 'a process prefix and a counter');
+    t.ok(lines.some((l) => l.reqId === id && l.msg === 'request completed'), `the log line of ${id}`);
+  }
+});
+
 t.test('at info: request lines and route lines carry the request id; secrets redacted', async (t) => {
   const { app, lines } = await appWithLog(t, 'info');
   const r = await app.inject({ url: '/v1/log-probe', headers: { ...auth(), 'x-request-id': 'req-abc.1' } });

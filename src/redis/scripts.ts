@@ -44,7 +44,11 @@ export function defineScript<R, const K extends readonly string[] = readonly str
   if (registry.some((s) => s.definition.name === definition.name)) {
     throw new Error(`script ${definition.name} defined twice`);
   }
+  // The client used last and its command: nearly every call uses the one command connection.
+  let lastClient: RedisClient | undefined;
+  let lastCommand: ((...a: Arg[]) => Promise<unknown>) | undefined;
   const command = (client: RedisClient) => {
+    if (client === lastClient) return lastCommand as (...a: Arg[]) => Promise<unknown>;
     let names = definedOn.get(client);
     if (!names) definedOn.set(client, (names = new Set()));
     if (!names.has(definition.name)) {
@@ -52,18 +56,29 @@ export function defineScript<R, const K extends readonly string[] = readonly str
       client.defineCommand(definition.name, { numberOfKeys: definition.repeated ? undefined : definition.keys.length, lua: source });
       names.add(definition.name);
     }
-    return (client as unknown as Callable)[definition.name] as (...a: Arg[]) => Promise<unknown>;
+    lastClient = client;
+    lastCommand = (client as unknown as Callable)[definition.name] as (...a: Arg[]) => Promise<unknown>;
+    return lastCommand;
+  };
+  // Not async, and one array for the call's arguments: these run on every hot-path request, where an async
+  // wrapper costs a promise and a microtask turn of its own.
+  const call = (client: RedisClient, args: Arg[]): Promise<R> => {
+    try {
+      return command(client).apply(client, args) as Promise<R>;
+    } catch (err) {
+      return Promise.reject(err);
+    }
   };
   const script: Script<K, A, R> = {
     definition,
     source,
-    async run(client, keys, args) {
+    run(client, keys, args) {
       if (definition.repeated) return script.runMany(client, keys as readonly string[], args as readonly Arg[]);
-      return (await command(client).call(client, ...(keys as readonly string[]), ...(args as readonly Arg[]))) as R;
+      return call(client, (keys as readonly Arg[]).concat(args as readonly Arg[]));
     },
-    async runMany(client, keys, args) {
-      if (!definition.repeated) throw new Error(`script ${definition.name} is not defined as repeated`);
-      return (await command(client).call(client, keys.length, ...keys, ...args)) as R;
+    runMany(client, keys, args) {
+      if (!definition.repeated) return Promise.reject(new Error(`script ${definition.name} is not defined as repeated`));
+      return call(client, [keys.length, ...keys, ...args] as Arg[]);
     },
   };
   registry.push(script as Script<readonly string[], readonly string[], unknown>);
