@@ -141,13 +141,14 @@ const queuesRoutes: FastifyPluginAsyncZod = async (app) => {
   });
   const ops: MessageOp[] = ['enqueued', 'delivered', 'acked', 'nacked', 'dead', 'redriven', 'visibility_expired', 'released', 'dropped'];
   const messagesOf = fastCounter(messagesTotal);
-  for (const op of ops) messagesOf({ op });
+  // Each op's series resolved once (every series exists from the start, at 0): no label object per message.
+  const byOp = new Map(ops.map((op) => [op, messagesOf({ op })]));
   const service = createQueueService({
     redis: app.redis,
     keys: app.keys,
     notifier: app.notifier,
     config: app.config,
-    metrics: { messages: (op, n) => messagesOf({ op }).inc(n) },
+    metrics: { messages: (op, n) => (byOp.get(op) ?? messagesOf({ op })).inc(n) },
   });
   new Gauge({
     name: 'baton_queue_long_poll_waiters',

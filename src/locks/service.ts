@@ -3,7 +3,7 @@
 // the release message from pub/sub or at the holder's expiry (src/locks/waiters.ts). No Fastify in here.
 import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { fastCounter } from '../metrics/fast.js';
+import { fastCounter, rememberPairs } from '../metrics/fast.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -129,7 +129,8 @@ export function createLocksService(deps: LocksDeps) {
     labelNames: ['kind', 'result'] as const,
     registers: [metrics],
   });
-  const acquired = fastCounter(acquireTotal);
+  const acquiredCounter = fastCounter(acquireTotal);
+  const acquired = rememberPairs((kind: string, result: string) => acquiredCounter({ kind, result }));
   const waitSeconds = new Histogram({
     name: 'baton_lock_wait_seconds',
     help: 'Time acquisitions with waitMs > 0 spent waiting, by kind and result',
@@ -170,10 +171,10 @@ export function createLocksService(deps: LocksDeps) {
     if (waitMs <= 0) {
       const r = await attempt('take');
       if (r.ok) {
-        acquired({ kind, result: r.value.result }).inc();
+        acquired(kind, r.value.result).inc();
         return r.value;
       }
-      acquired({ kind, result: 'busy' }).inc();
+      acquired(kind, 'busy').inc();
       throw refuse(r, false);
     }
     const started = performance.now();
@@ -185,7 +186,7 @@ export function createLocksService(deps: LocksDeps) {
       throw err;
     }
     const result: AcquireResult = outcome.status === 'acquired' ? outcome.value.result : outcome.status;
-    acquired({ kind, result }).inc();
+    acquired(kind, result).inc();
     waitSeconds.observe({ kind, result }, (performance.now() - started) / 1000);
     if (outcome.status === 'acquired') return outcome.value;
     if (outcome.status === 'timeout') throw refuse(outcome.last, true);

@@ -47,6 +47,22 @@ export function fastCounter<L extends string>(counter: Counter<L>): (labels: Lab
   };
 }
 
+/**
+ * `make(a, b)` remembered per pair: two Map lookups per call, where a label object and its joined key cost about
+ * 1 % of an in-process task's CPU (session 19). For the series of two labels on hot paths; the pairs stay as
+ * bounded as the label values the caller passes.
+ */
+export function rememberPairs<A, B, C>(make: (a: A, b: B) => C): (a: A, b: B) => C {
+  const cache = new Map<A, Map<B, C>>();
+  return (a, b) => {
+    let inner = cache.get(a);
+    if (inner === undefined) cache.set(a, (inner = new Map()));
+    let value = inner.get(b);
+    if (value === undefined) inner.set(b, (value = make(a, b)));
+    return value;
+  };
+}
+
 export interface FastHistogramChild {
   observe(value: number): void;
 }

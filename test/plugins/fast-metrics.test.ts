@@ -2,7 +2,7 @@
 // observations: same series, same cumulative buckets, same sums and counts.
 import { Counter, Histogram, Registry } from 'prom-client';
 import t from 'tap';
-import { FastHistogram, fastCounter } from '../../src/metrics/fast.js';
+import { FastHistogram, fastCounter, rememberPairs } from '../../src/metrics/fast.js';
 
 const BUCKETS = [0.001, 0.01, 0.1, 1];
 const samples: [string, string, number][] = [
@@ -42,4 +42,18 @@ t.test('fastCounter adds its increments when scraped, on top of direct ones', as
   t.match(text, /y_total\{op="put"\} 15/);
   t.match(text, /y_total\{op="get"\} 2/);
   t.match(await registry.metrics(), /y_total\{op="put"\} 15/, 'a second scrape does not add them again');
+});
+
+t.test('rememberPairs makes each pair once and hands back the same series after', async (t) => {
+  const made: string[] = [];
+  const of = rememberPairs((a: string, b: string) => {
+    made.push(`${a}/${b}`);
+    return { a, b };
+  });
+  const first = of('lock', 'busy');
+  t.equal(of('lock', 'busy'), first, 'the same object for the same pair');
+  t.not(of('lock', 'acquired'), first);
+  t.not(of('semaphore', 'busy'), first);
+  of('semaphore', 'busy');
+  t.same(made, ['lock/busy', 'lock/acquired', 'semaphore/busy'], 'made once per pair');
 });
