@@ -774,10 +774,13 @@ export function createTasksService(o: TasksServiceOptions) {
       if (looks > 0 && waiters.released()) return null;
       const e = await entry(tenant, type);
       const worker = await manualWorker(e, lockMs);
-      // Listen before trying, so a submit between the try and the wait is not missed. (Once the app is closing,
-      // park() answers 'aborted' at once and the checks below end the claim.)
+      // Listen before the look that precedes a sleep, so a submit between that look and the sleep is not missed.
+      // That is only ever a look after the mark: a look before it finds a task or is followed by the mark and a
+      // second look. So a claim that finds a task at once parks nothing (no promise, timer, listener or client
+      // signal: a few µs of every claim). Once the app is closing, park() answers 'aborted' at once and the checks
+      // below end the claim.
       const remaining = deadline - Date.now();
-      const wait = remaining > 0 ? waiters.park(channel, remaining, client?.signal) : undefined;
+      const wait = remaining > 0 && marked ? waiters.park(channel, remaining, client?.signal) : undefined;
       const token = `${randomUUID()}.${lockMs}`;
       let job: TaskJob | undefined;
       try {
@@ -792,15 +795,15 @@ export function createTasksService(o: TasksServiceOptions) {
         if (out === REVOKED_LOOK_AGAIN) continue;
         return out;
       }
-      // Released while looking (the app is closing): answer now, without marking the type or parking again.
-      if (!wait || waiters.released()) {
+      // The wait ran out, or released while looking (the app is closing): answer now, without marking the type or
+      // parking again.
+      if (remaining <= 0 || waiters.released()) {
         wait?.cancel();
         return null;
       }
-      if (!marked) {
+      if (!wait) {
         // Nothing ready and we will wait: mark the type as claimed-on, so submits elsewhere publish, then look
-        // once more (a submit between the look above and the mark did not publish).
-        wait.cancel();
+        // once more, listening (a submit between the look above and the mark did not publish).
         try {
           await redis.set(keys.tasks.claiming(tenant, type), '1', 'PX', CLAIMING_MARK_MS);
         } catch (err) {

@@ -1,4 +1,5 @@
 // The tasks service without HTTP: its own Redis connection and notifier, as the route plugin wires them.
+import { Worker } from 'bullmq';
 import t from 'tap';
 import { createRedis } from '../../src/redis/connection.js';
 import type { TaskHandler } from '../../src/tasks/handlers/index.js';
@@ -7,6 +8,7 @@ import { REVOKED_REASON } from '../../src/tasks/state.js';
 import { testConfig } from '../helpers/build.js';
 import { serviceDeps } from '../helpers/deps.js';
 import { startRedis } from '../helpers/redis.js';
+import { until } from '../helpers/servers.js';
 
 const redis = await startRedis(t);
 t.beforeEach(() => redis.flush());
@@ -50,6 +52,30 @@ t.test('the same idempotency key under concurrency creates one task', async (t) 
   t.equal(rs.filter((r) => r.created).length, 1);
   t.equal(new Set(rs.map((r) => r.id)).size, 1);
   t.equal((await svc.list('t1', { type: 'i', limit: 10 })).tasks.length, 1);
+});
+
+t.test('a claim listens only for the look before it sleeps: one that finds a task at once parks nothing', async (t) => {
+  const svc = await service(t);
+  const parkedAtLooks: number[] = [];
+  const getNextJob = Worker.prototype.getNextJob;
+  Worker.prototype.getNextJob = function (this: Worker, ...args: Parameters<Worker['getNextJob']>) {
+    parkedAtLooks.push(svc.parkedClaims());
+    return getNextJob.apply(this, args);
+  };
+  t.teardown(() => {
+    Worker.prototype.getNextJob = getNextJob;
+  });
+  await svc.submit('t1', { type: 'ready', payload: 1 });
+  t.ok(await svc.claim('t1', 'ready', { waitMs: 5_000 }), 'a task at once');
+  t.same(parkedAtLooks, [0], 'one look, nothing parked');
+
+  parkedAtLooks.length = 0;
+  const waiting = svc.claim('t1', 'ready', { waitMs: 5_000 });
+  await until('the claim parked', async () => svc.parkedClaims() === 1, 5_000, 5);
+  await svc.submit('t1', { type: 'ready', payload: 2 });
+  t.ok(await waiting, 'woken by the submit');
+  t.same(parkedAtLooks, [0, 1, 0], 'a look, the mark, a look listening, the sleep, then a look after the wake-up');
+  t.equal(svc.parkedClaims(), 0);
 });
 
 t.test('open queues: at most maxQueues, the least recently used closed first, and opened again on use', async (t) => {
