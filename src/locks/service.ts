@@ -1,9 +1,9 @@
 // Distributed locks (fenced, re-entrant, renewable leases) and counting semaphores over Redis.
 // Every state change is one Lua script (src/locks/lua/); waiting parks in an in-process FIFO that wakes on
 // the release message from pub/sub or at the holder's expiry (src/locks/waiters.ts). No Fastify in here.
-import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { fastCounter, rememberPairs } from '../metrics/fast.js';
+import { randomToken } from '../random-token.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -106,17 +106,8 @@ export interface LocksDeps {
 type Kind = 'lock' | 'semaphore';
 type AcquireResult = 'acquired' | 'reentered' | 'busy' | 'timeout' | 'aborted';
 
-// Tokens: 128 random bits as 22 base64url characters, cut from a 4 KiB pool (one getrandom call per 256 tokens).
-let pool = Buffer.alloc(0);
-let poolOffset = 0;
-function newToken(): string {
-  if (poolOffset + 16 > pool.length) {
-    pool = randomBytes(4096);
-    poolOffset = 0;
-  }
-  poolOffset += 16;
-  return pool.toString('base64url', poolOffset - 16, poolOffset);
-}
+/** Tokens: 128 random bits as 22 base64url characters (src/random-token.ts). */
+const newToken = () => randomToken(16);
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export function createLocksService(deps: LocksDeps) {

@@ -10,6 +10,7 @@
 // the name first and the keys after, so a concurrent enqueue can leave at worst a listed empty queue, never
 // an unlisted live one. The same code runs unchanged on a standalone Redis and on Cluster.
 import { randomBytes } from 'node:crypto';
+import { randomToken } from '../random-token.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -215,7 +216,16 @@ interface MessageMeta {
   w?: string;
 }
 
-const iso = (ms: number) => new Date(ms).toISOString();
+/** ISO time of a timestamp; the last one is kept, since the messages of a batch share their enqueue time. */
+let lastIsoMs = NaN;
+let lastIso = '';
+const iso = (ms: number) => {
+  if (ms !== lastIsoMs) {
+    lastIso = new Date(ms).toISOString();
+    lastIsoMs = ms;
+  }
+  return lastIso;
+};
 const num = (v: unknown) => Number(v ?? 0);
 
 function flatToRecord(flat: readonly string[]): Record<string, string> {
@@ -295,7 +305,7 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
     const res = await dequeueScript.run(
       redis,
       [k.ready, k.delayed, k.inflight, k.dead, k.body, k.meta, k.stats, k.policy, k.polling],
-      [max, visibilityMs, cfg.defaultVisibilityMs, cfg.maxVisibilityMs, randomBytes(9).toString('base64url'), Math.ceil(waitMs)],
+      [max, visibilityMs, cfg.defaultVisibilityMs, cfg.maxVisibilityMs, randomToken(9), Math.ceil(waitMs)],
     );
     const now = num(res[0]);
     const nextAt = num(res[1]);
