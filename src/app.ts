@@ -1,6 +1,5 @@
 // The service as a Fastify instance: plugins in dependency order, then routes. Never listens (server.ts
 // does), so tests build it with an explicit Config and drive it over real HTTP or inject().
-import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
@@ -15,16 +14,11 @@ import swaggerPlugin from '../plugins/swagger.js';
 import routes from '../routes/index.js';
 import { fastValidatorCompiler } from '../routes/lib/fast-validation.js';
 import type { Config } from './config.js';
+import { sequentialIds } from './ids.js';
 import { createLogger } from './logger.js';
 
-/**
- * Request ids (when the client sends none): a random prefix per process and a counter, so unique across instances
- * and restarts. A UUID per request cost about 2 µs of a 60 µs enqueue here: randomUUID refills its pool with a
- * getrandom call every 128 ids, and its string is a concatenation that the header check then flattens (CPU
- * profile, session 19).
- */
-const REQUEST_ID_PREFIX = `${randomBytes(9).toString('base64url')}-`;
-let requestCounter = 0;
+/** Request ids when the client sends none: unique across instances and restarts, cheap (src/ids.ts). */
+const nextRequestId = sequentialIds('', 9, '-');
 
 export interface BuildOptions {
   logger?: Logger;
@@ -36,7 +30,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     bodyLimit: config.limits.bodyBytes,
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
-      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : `${REQUEST_ID_PREFIX}${(requestCounter++).toString(36)}`;
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : nextRequestId();
     },
     requestIdHeader: false,
     childLoggerFactory: lazyChildLogger,

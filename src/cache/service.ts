@@ -12,7 +12,7 @@ import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
 import { defineScript } from '../redis/scripts.js';
-import { fastCounter } from '../metrics/fast.js';
+import { fastCounter, rememberPairs } from '../metrics/fast.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Scripts. They are registered on the client once (defineCommand) and called directly: the read paths need
@@ -262,12 +262,13 @@ export function createCacheService({ redis, keys, notifier, config, metrics }: C
   const ck = keys.cache;
   const channelOf = (tenant: string, key: string) => keys.event(tenant, 'cache', key);
 
-  const requestsOf = fastCounter(metrics.requests);
+  const requests = fastCounter(metrics.requests);
+  const requestsOf = rememberPairs((op: string, result: string) => requests({ op, result }));
   const bytesOf = fastCounter(metrics.bytesStored);
-  const count = (op: string, result: string, n = 1) => requestsOf({ op, result }).inc(n);
-  const getHit = requestsOf({ op: 'get', result: 'hit' });
-  const getMiss = requestsOf({ op: 'get', result: 'miss' });
-  const putStored = requestsOf({ op: 'put', result: 'stored' });
+  const count = (op: string, result: string, n = 1) => requestsOf(op, result).inc(n);
+  const getHit = requestsOf('get', 'hit');
+  const getMiss = requestsOf('get', 'miss');
+  const putStored = requestsOf('put', 'stored');
   const putBytes = bytesOf({ op: 'put' });
 
   const { defaultTtlMs, leaseTtlMs } = config.cache;

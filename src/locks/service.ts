@@ -3,7 +3,7 @@
 // the release message from pub/sub or at the holder's expiry (src/locks/waiters.ts). No Fastify in here.
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { fastCounter, rememberPairs } from '../metrics/fast.js';
-import { randomToken } from '../random-token.js';
+import { randomToken } from '../ids.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import type { RedisClient } from '../redis/connection.js';
@@ -106,7 +106,7 @@ export interface LocksDeps {
 type Kind = 'lock' | 'semaphore';
 type AcquireResult = 'acquired' | 'reentered' | 'busy' | 'timeout' | 'aborted';
 
-/** Tokens: 128 random bits as 22 base64url characters (src/random-token.ts). */
+/** Tokens: 128 random bits as 22 base64url characters (src/ids.ts). */
 const newToken = () => randomToken(16);
 const iso = (ms: number) => new Date(ms).toISOString();
 

@@ -9,10 +9,9 @@
 // that creates a queue (first enqueue or policy) says so and the service then SADDs the name; DELETE removes
 // the name first and the keys after, so a concurrent enqueue can leave at worst a listed empty queue, never
 // an unlisted live one. The same code runs unchanged on a standalone Redis and on Cluster.
-import { randomBytes } from 'node:crypto';
-import { randomToken } from '../random-token.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { randomToken, sequentialIds } from '../ids.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
@@ -246,9 +245,7 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
   };
   const channelOf = (tenant: string, queue: string) => keys.event(tenant, 'queues', queue);
   // Ids: a random per-process prefix and a counter (unique across processes and restarts, cheap to make).
-  const idPrefix = randomBytes(6).toString('base64url');
-  let idCounter = 0;
-  const newId = () => `${idPrefix}${(idCounter++).toString(36)}`;
+  const newId = sequentialIds('', 6);
   let longPollWaiters = 0;
 
   async function register(tenant: string, queue: string) {

@@ -7,10 +7,11 @@
 // an outage is a 503 at once). Parked claims and event streams wait on the process-wide notifier (no
 // connection each). In-process handler Workers share one blocking connection plus one blocking connection
 // per (configured tenant, handler type) that BullMQ duplicates for BZPOPMIN.
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { FlowProducer, Job, Queue, UnrecoverableError, Worker, createRedisBackend, defaultRepeatStrategy, type JobsOptions } from 'bullmq';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { sequentialIds } from '../ids.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
@@ -106,7 +107,6 @@ const taskStart = defineScript<number>({
 interface Slot {
   tenant: string;
   type: string;
-  key: string;
   p: Promise<Entry>;
 }
 
@@ -197,17 +197,8 @@ export function taskJobOptions(input: JobInput, retentionS: number): JobsOptions
   return opts;
 }
 
-/**
- * Job ids: a random prefix per process (96 bits) and a counter, so unique across instances and restarts. Made in
- * tens of ns, where a UUID with its dashes stripped took 0.3 µs per submit.
- */
-const JOB_ID_PREFIX = `t${randomBytes(12).toString('base64url')}`;
-let jobCounter = 0;
-
-/** A fresh BullMQ job id for a task: opaque, unique across instances. */
-export function newJobId(): string {
-  return `${JOB_ID_PREFIX}${(jobCounter++).toString(36)}`;
-}
+/** A fresh BullMQ job id for a task: opaque, unique across instances and restarts (`t`, 96 random bits, a counter). */
+export const newJobId = sequentialIds('t', 12);
 
 export function createTasksService(o: TasksServiceOptions) {
   const { redis, keys, notifier, config } = o;
@@ -217,9 +208,9 @@ export function createTasksService(o: TasksServiceOptions) {
   const defaultLockMs = o.defaultLockMs ?? 30_000;
   const stalledCeiling = o.stalledIntervalMs ?? 30_000;
   const handlers = o.handlers ?? new Map<string, TaskHandler>();
-  /** The open (tenant, type) queues by `tenant\0type`, least recently used first (a Map keeps insertion order). */
-  const entries = new Map<string, Slot>();
-  /** The same slots by tenant, then type: found without building the key string. */
+  /** The open (tenant, type) queues, least recently used first (a Set keeps insertion order). */
+  const entries = new Set<Slot>();
+  /** The same slots by tenant, then type. */
   const lookup = new Map<string, Map<string, Slot>>();
   /** The slot used last: using it again needs no reorder. */
   let newest: Slot | undefined;
@@ -281,7 +272,7 @@ export function createTasksService(o: TasksServiceOptions) {
 
   /**
    * The open queue of (tenant, type), opened on first use. Not async, and found through `lookup` without building
-   * a key string: it runs on every submit and finish, where the key string, the LRU reorder and the async
+   * a key string: it runs on every submit and finish, where a `tenant\0type` key, the LRU reorder and the async
    * function's own promise were about 2 % of Baton's CPU per in-process task (CPU profile, session 19).
    */
   function entry(tenant: string, type: string): Promise<Entry> {
@@ -289,21 +280,21 @@ export function createTasksService(o: TasksServiceOptions) {
     const hit = lookup.get(tenant)?.get(type);
     if (hit) {
       if (hit !== newest) {
-        entries.delete(hit.key);
-        entries.set(hit.key, hit);
+        entries.delete(hit);
+        entries.add(hit);
         newest = hit;
       }
       return hit.p;
     }
-    const slot: Slot = { tenant, type, key: `${tenant}\u0000${type}`, p: openEntry(tenant, type) };
-    entries.set(slot.key, slot);
+    const slot: Slot = { tenant, type, p: openEntry(tenant, type) };
+    entries.add(slot);
     newest = slot;
     let byType = lookup.get(tenant);
     if (!byType) lookup.set(tenant, (byType = new Map()));
     byType.set(type, slot);
     slot.p.catch(() => forget(slot));
     while (entries.size > maxQueues) {
-      const [, oldest] = entries.entries().next().value as [string, Slot];
+      const oldest = entries.values().next().value as Slot;
       forget(oldest);
       oldest.p.then(closeEntry, () => undefined);
     }
@@ -312,10 +303,9 @@ export function createTasksService(o: TasksServiceOptions) {
 
   /** Drops a slot (evicted, or its queue failed to open); a newer slot of the same (tenant, type) stays. */
   function forget(slot: Slot) {
-    if (entries.get(slot.key) !== slot) return;
-    entries.delete(slot.key);
+    if (!entries.delete(slot)) return;
     const byType = lookup.get(slot.tenant);
-    byType?.delete(slot.type);
+    if (byType?.get(slot.type) === slot) byType.delete(slot.type);
     if (byType?.size === 0) lookup.delete(slot.tenant);
     if (newest === slot) newest = undefined;
   }
@@ -801,7 +791,7 @@ export function createTasksService(o: TasksServiceOptions) {
         wait?.cancel();
         return null;
       }
-      if (!wait) {
+      if (!marked || !wait) {
         // Nothing ready and we will wait: mark the type as claimed-on, so submits elsewhere publish, then look
         // once more, listening (a submit between the look above and the mark did not publish).
         try {
