@@ -216,6 +216,32 @@ t.test('dedup: a repeat within the window returns the first id and stores nothin
   t.equal((await q.info('t1', 'dd2')).ready, 2);
 });
 
+t.test('batches: one enqueue mixes ready, delayed and repeated messages; one ack answers each receipt in order', async (t) => {
+  // The scripts store, deliver and delete a batch with one Redis call per key, so each message's fate is checked.
+  const { ids, enqueued } = await q.enqueue('t1', 'mix', [
+    { body: 'a', priority: 1 },
+    { body: 'b', delayMs: 60_000 },
+    { body: 'c', priority: 9, dedupId: 'k' },
+    { body: 'd', dedupId: 'k' },
+    { body: 'e', priority: 1 },
+    { body: 'f', delayMs: 1, priority: 9 },
+  ]);
+  t.equal(enqueued, 5);
+  t.equal(ids[3], ids[2], 'a repeat within the batch gets the first one\'s id');
+  t.equal(new Set(ids).size, 5);
+  t.match(await q.info('t1', 'mix'), { ready: 3, delayed: 2, enqueued: 5 });
+  await new Promise((r) => setTimeout(r, 20)); // f's 1 ms delay runs out (time is what is tested)
+  const got = await q.dequeue('t1', 'mix', { max: 10 });
+  t.same(got.map((m) => m.body), ['c', 'f', 'a', 'e'], 'the due message joins its priority in enqueue order');
+  t.same(got.map((m) => m.attempts), [1, 1, 1, 1]);
+  t.equal(new Set(got.map((m) => m.receipt)).size, 4);
+  const [c, f, a, e] = got;
+  const res = await q.ack('t1', 'mix', [a!.receipt, a!.receipt, 'nonsense', `${e!.id}.1.wrong`, c!.receipt, f!.receipt]);
+  t.same(res, [true, false, false, false, true, true], 'a repeated, malformed or wrong receipt is refused');
+  t.match(await q.info('t1', 'mix'), { ready: 0, inflight: 1, delayed: 1, acked: 3 });
+  t.same(await q.ack('t1', 'mix', [e!.receipt]), [true], 'the wrong receipt for e changed nothing');
+});
+
 t.test('a long poll is woken by an enqueue', async (t) => {
   const started = Date.now();
   const poll = q.dequeue('t1', 'lp', { waitMs: 20_000, max: 5 });

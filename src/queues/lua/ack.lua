@@ -8,27 +8,43 @@
 -- ARGV[1] receipts
 -- returns: { 1 | 0 per receipt, in order } (0 = stale: redelivered since, nacked, dead, acked or unknown)
 -- receipts = space-separated; a receipt is "<id>.<attempt>.<nonce>".
-local out = {}
-local acked = 0
+-- One HMGET for every receipt's record and one call per key for the deletes (a call from Lua costs about as
+-- much as the work of one message).
+local receipts, ids = {}, {}
 for receipt in string.gmatch(ARGV[1], '%S+') do
+  local id = string.match(receipt, '^([^.]+)%.')
+  receipts[#receipts + 1] = receipt
+  if id then ids[#ids + 1] = id end
+end
+local metas = {}
+if #ids > 0 then metas = redis.call('HMGET', KEYS[5], unpack(ids)) end
+local out = {}
+local done = {} -- id -> true once acked by this call: a repeated receipt is stale by then
+local gone = {}
+local j = 0
+for i, receipt in ipairs(receipts) do
   local ok = 0
   local id = string.match(receipt, '^([^.]+)%.')
   if id then
-    local raw = redis.call('HGET', KEYS[5], id)
-    if raw then
+    j = j + 1
+    local raw = metas[j]
+    if raw and not done[id] then
       local m = cjson.decode(raw)
       if m.r ~= nil and m.r ~= '' and m.r == receipt then
-        redis.call('ZREM', KEYS[3], id)
-        redis.call('ZREM', KEYS[1], id)
-        redis.call('ZREM', KEYS[2], id)
-        redis.call('HDEL', KEYS[4], id)
-        redis.call('HDEL', KEYS[5], id)
-        acked = acked + 1
+        done[id] = true
+        gone[#gone + 1] = id
         ok = 1
       end
     end
   end
-  out[#out + 1] = ok
+  out[i] = ok
 end
-if acked > 0 then redis.call('HINCRBY', KEYS[6], 'acked', acked) end
+if #gone > 0 then
+  redis.call('ZREM', KEYS[3], unpack(gone))
+  redis.call('ZREM', KEYS[1], unpack(gone))
+  redis.call('ZREM', KEYS[2], unpack(gone))
+  redis.call('HDEL', KEYS[4], unpack(gone))
+  redis.call('HDEL', KEYS[5], unpack(gone))
+  redis.call('HINCRBY', KEYS[6], 'acked', #gone)
+end
 return out

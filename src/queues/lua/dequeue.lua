@@ -36,33 +36,51 @@ local function fmt(n) return string.format('%.0f', n) end
 
 -- 1. delayed messages that are due → ready, at their original priority/sequence position
 local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, BATCH)
-for _, id in ipairs(due) do
-  local raw = redis.call('HGET', KEYS[6], id)
-  if raw then redis.call('ZADD', KEYS[1], fmt(cjson.decode(raw).s), id) end
+if #due > 0 then
+  local metas = redis.call('HMGET', KEYS[6], unpack(due))
+  local readyArgs = {}
+  for i, id in ipairs(due) do
+    if metas[i] then
+      readyArgs[#readyArgs + 1] = fmt(cjson.decode(metas[i]).s)
+      readyArgs[#readyArgs + 1] = id
+    end
+  end
+  if #readyArgs > 0 then redis.call('ZADD', KEYS[1], unpack(readyArgs)) end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #due - 1)
 end
-if #due > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #due - 1) end
 
 -- 2. in-flight messages past their visibility deadline → ready, or dead when attempts are spent
 local expired, expiredDead = 0, 0
 local late = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, BATCH)
-for _, id in ipairs(late) do
-  local raw = redis.call('HGET', KEYS[6], id)
-  if raw then
-    local m = cjson.decode(raw)
-    if m.a >= m.m then
-      m.r = ''
-      m.w = 'visibility timeout expired on attempt ' .. m.a .. ' of ' .. m.m
-      redis.call('HSET', KEYS[6], id, cjson.encode(m))
-      redis.call('ZADD', KEYS[4], now, id)
-      expiredDead = expiredDead + 1
-    else
-      -- the receipt stays valid until the next delivery: a late ack from the same consumer still counts
-      redis.call('ZADD', KEYS[1], fmt(m.s), id)
-      expired = expired + 1
+if #late > 0 then
+  local metas = redis.call('HMGET', KEYS[6], unpack(late))
+  local readyArgs, deadArgs, metaArgs = {}, {}, {}
+  for i, id in ipairs(late) do
+    if metas[i] then
+      local m = cjson.decode(metas[i])
+      if m.a >= m.m then
+        m.r = ''
+        m.w = 'visibility timeout expired on attempt ' .. m.a .. ' of ' .. m.m
+        metaArgs[#metaArgs + 1] = id
+        metaArgs[#metaArgs + 1] = cjson.encode(m)
+        deadArgs[#deadArgs + 1] = now
+        deadArgs[#deadArgs + 1] = id
+        expiredDead = expiredDead + 1
+      else
+        -- the receipt stays valid until the next delivery: a late ack from the same consumer still counts
+        readyArgs[#readyArgs + 1] = fmt(m.s)
+        readyArgs[#readyArgs + 1] = id
+        expired = expired + 1
+      end
     end
   end
+  if #metaArgs > 0 then
+    redis.call('HSET', KEYS[6], unpack(metaArgs))
+    redis.call('ZADD', KEYS[4], unpack(deadArgs))
+  end
+  if #readyArgs > 0 then redis.call('ZADD', KEYS[1], unpack(readyArgs)) end
+  redis.call('ZREMRANGEBYRANK', KEYS[3], 0, #late - 1)
 end
-if #late > 0 then redis.call('ZREMRANGEBYRANK', KEYS[3], 0, #late - 1) end
 if expiredDead > 0 then redis.call('HINCRBY', KEYS[7], 'dead', expiredDead) end
 
 -- 3. retention: dead letters older than retentionMs are forgotten (bounded per call)
@@ -75,7 +93,7 @@ if retention then
   end
 end
 
--- 4. pop up to max, highest priority first, FIFO within a priority
+-- 4. pop up to max, highest priority first, FIFO within a priority; one call per key for the whole batch
 local out = { now, -1, expired, expiredDead, 0 }
 local max = tonumber(ARGV[1])
 local ids = redis.call('ZRANGE', KEYS[1], 0, max - 1)
@@ -83,28 +101,40 @@ local dropped = 0
 if #ids > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
   local deadline = now + vis
-  for _, id in ipairs(ids) do
-    local raw = redis.call('HGET', KEYS[6], id)
+  local metas = redis.call('HMGET', KEYS[6], unpack(ids))
+  local bodies = redis.call('HMGET', KEYS[5], unpack(ids))
+  local metaArgs, flightArgs, gone = {}, {}, {}
+  for i, id in ipairs(ids) do
+    local raw = metas[i]
     if raw then
       local m = cjson.decode(raw)
       if retention and m.t + retention <= now then
-        redis.call('HDEL', KEYS[5], id)
-        redis.call('HDEL', KEYS[6], id)
-        dropped = dropped + 1
+        gone[#gone + 1] = id
       else
         m.a = m.a + 1
         m.r = id .. '.' .. m.a .. '.' .. ARGV[5]
-        redis.call('HSET', KEYS[6], id, cjson.encode(m))
-        redis.call('ZADD', KEYS[3], deadline, id)
+        metaArgs[#metaArgs + 1] = id
+        metaArgs[#metaArgs + 1] = cjson.encode(m)
+        flightArgs[#flightArgs + 1] = deadline
+        flightArgs[#flightArgs + 1] = id
         local n = #out
         out[n + 1] = id
         out[n + 2] = m.r
-        out[n + 3] = redis.call('HGET', KEYS[5], id)
+        out[n + 3] = bodies[i]
         out[n + 4] = m.a
         out[n + 5] = m.p
         out[n + 6] = m.t
       end
     end
+  end
+  if #gone > 0 then
+    redis.call('HDEL', KEYS[5], unpack(gone))
+    redis.call('HDEL', KEYS[6], unpack(gone))
+    dropped = #gone
+  end
+  if #metaArgs > 0 then
+    redis.call('HSET', KEYS[6], unpack(metaArgs))
+    redis.call('ZADD', KEYS[3], unpack(flightArgs))
   end
 end
 out[5] = dropped
