@@ -40,9 +40,13 @@ for i, receipt in ipairs(receipts) do
   out[i] = ok
 end
 if #gone > 0 then
-  redis.call('ZREM', KEYS[3], unpack(gone))
-  redis.call('ZREM', KEYS[1], unpack(gone))
-  redis.call('ZREM', KEYS[2], unpack(gone))
+  -- A message whose receipt is current is in flight, or back in ready after its visibility ran out (nack,
+  -- release, redrive and death spend the receipt); so ready and delayed are looked at only when some were
+  -- not in flight.
+  if redis.call('ZREM', KEYS[3], unpack(gone)) < #gone then
+    redis.call('ZREM', KEYS[1], unpack(gone))
+    redis.call('ZREM', KEYS[2], unpack(gone))
+  end
   redis.call('HDEL', KEYS[4], unpack(gone))
   redis.call('HDEL', KEYS[5], unpack(gone))
   redis.call('HINCRBY', KEYS[6], 'acked', #gone)

@@ -100,7 +100,7 @@ local ids = redis.call('ZRANGE', KEYS[1], 0, max - 1)
 local dropped = 0
 if #ids > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #ids - 1)
-  local deadline = now + vis
+  local deadline = fmt(now + vis) -- formatted once: a number argument is formatted again for every message
   local metas = redis.call('HMGET', KEYS[6], unpack(ids))
   local bodies = redis.call('HMGET', KEYS[5], unpack(ids))
   local metaArgs, flightArgs, gone = {}, {}, {}
