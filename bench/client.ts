@@ -129,15 +129,35 @@ function connectionTo(origin: URL): Connection {
   });
 }
 
-export function send(baseUrl: string, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Answer> {
-  const origin = new URL(baseUrl);
-  const payload = body === undefined ? undefined : JSON.stringify(body);
-  let request = `${method} ${path} HTTP/1.1\r\nhost: ${origin.host}\r\n`;
+const origins = new Map<string, URL>();
+function originOf(baseUrl: string): URL {
+  let origin = origins.get(baseUrl);
+  if (!origin) origins.set(baseUrl, (origin = new URL(baseUrl)));
+  return origin;
+}
+
+/**
+ * A request's text, built once: a loop that sends the same request over and over (a batch of ten bodies is
+ * about 10 µs of JSON.stringify) spends nothing on building it again.
+ */
+export function prepare(baseUrl: string, method: string, path: string, headers: Record<string, string>, body?: unknown): string {
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  let request = `${method} ${path} HTTP/1.1\r\nhost: ${originOf(baseUrl).host}\r\n`;
   for (const [name, value] of Object.entries(headers)) request += `${name}: ${value}\r\n`;
   request += payload === undefined
     ? 'content-length: 0\r\n\r\n'
     : `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(payload)}\r\n\r\n${payload}`;
-  return new Promise((resolve, reject) => connectionTo(origin).send(request, { resolve, reject }));
+  return request;
+}
+
+/** Send a prepared request; the answer once it is complete. */
+export function sendPrepared(baseUrl: string, request: string): Promise<Answer> {
+  return new Promise((resolve, reject) => connectionTo(originOf(baseUrl)).send(request, { resolve, reject }));
+}
+
+/** `body` is sent as JSON (a string: as it is, already JSON). */
+export function send(baseUrl: string, method: string, path: string, headers: Record<string, string>, body?: unknown): Promise<Answer> {
+  return sendPrepared(baseUrl, prepare(baseUrl, method, path, headers, body));
 }
 
 /** POST a JSON body; the answer's JSON (or null when empty). */
