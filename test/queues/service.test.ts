@@ -242,6 +242,19 @@ t.test('batches: one enqueue mixes ready, delayed and repeated messages; one ack
   t.same(await q.ack('t1', 'mix', [e!.receipt]), [true], 'the wrong receipt for e changed nothing');
 });
 
+t.test('one dequeue returns at most 1000 expired messages to ready; the next call takes the rest', async (t) => {
+  // 1 500 messages in flight run out of visibility at once: the script's maintenance is bounded per call, and a
+  // bound's worth of ids goes back to ready in one ZADD.
+  for (let i = 0; i < 15; i++) await q.enqueue('t1', 'many', Array.from({ length: 100 }, (_, j) => ({ body: i * 100 + j })));
+  for (let i = 0; i < 15; i++) t.equal((await q.dequeue('t1', 'many', { max: 100, visibilityMs: 50 })).length, 100);
+  await new Promise((r) => setTimeout(r, 120)); // the visibility runs out (time is what is tested)
+  const [first] = await q.dequeue('t1', 'many', { max: 1, visibilityMs: 60_000 });
+  t.equal(first?.attempts, 2, 'an expired message came back first, with attempts + 1');
+  t.match(await q.info('t1', 'many'), { ready: 999, inflight: 501 }, '1 000 went back to ready, one of them out again');
+  await q.dequeue('t1', 'many', { max: 1, visibilityMs: 60_000 });
+  t.match(await q.info('t1', 'many'), { ready: 1498, inflight: 2 });
+});
+
 t.test('a long poll is woken by an enqueue', async (t) => {
   const started = Date.now();
   const poll = q.dequeue('t1', 'lp', { waitMs: 20_000, max: 5 });
