@@ -344,6 +344,10 @@ async function main() {
       ok &&= r.p99Ms <= t.maxP99Ms;
       parts.push(`p99≤${t.maxP99Ms}ms`);
     }
+    if (t.maxGrowth !== undefined) {
+      ok &&= (r.growth ?? NaN) <= t.maxGrowth;
+      parts.push(`cost large/small ≤${t.maxGrowth}× (${fmt(r.growth ?? NaN, 2)})`);
+    }
     if (t.minPerSec !== undefined) {
       ok &&= r.requestsPerSec >= t.minPerSec;
       parts.push(`≥${t.minPerSec}/s`);

@@ -27,6 +27,8 @@ export interface LoadResult {
   errors: number;
   /** Responses outside 2xx (a cache miss case expects 404s). */
   non2xx?: number;
+  /** A cost at the larger size of a case over the same cost at the smaller (for Target.maxGrowth). */
+  growth?: number;
   /** Anything a case wants printed beside the numbers (e.g. messages/s). */
   note?: string;
 }
@@ -44,6 +46,8 @@ export interface Target {
   maxP50Ms?: number;
   maxP99Ms?: number;
   minPerSec?: number;
+  /** A cost measured at two sizes (LoadResult.growth: larger over smaller) at most this multiple. */
+  maxGrowth?: number;
 }
 
 export interface HttpCase {

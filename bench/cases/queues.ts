@@ -1,8 +1,10 @@
 // Queues: enqueue (single, batch of 10), dequeue+ack cycles (single, batch of 10), the batched end-to-end
 // cycle (enqueue 10 + dequeue 10 + ack 10, in messages/s) and the long-poll wake-up latency after an enqueue.
-// All throughput cases run against one queue pre-seeded with BENCH_QUEUE_DEPTH messages (default 100 000;
-// run again with BENCH_QUEUE_DEPTH=1000000 to show that the per-operation cost stays flat with depth).
+// The throughput cases run against one queue pre-seeded with BENCH_QUEUE_DEPTH messages (default 100 000; the
+// enqueue cases take it to about a million). One more case measures the batched cycle's cost per message on a
+// queue of its own at 100 000 and at 1 000 000 queued, to show that it stays flat with depth.
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
 import { type Answer, postJson, prepare, sendPrepared } from '../client.js';
 
@@ -21,27 +23,30 @@ async function post(ctx: BenchContext, path: string, body: unknown): Promise<{ s
   return { status: r.status, json: r.json ?? {} };
 }
 
-async function depth(ctx: BenchContext): Promise<number> {
-  const res = await fetch(`${ctx.baseUrl}/v1/queues/${DEEP}`, { headers: ctx.headers });
+async function depth(ctx: BenchContext, queue = DEEP): Promise<number> {
+  const res = await fetch(`${ctx.baseUrl}/v1/queues/${queue}`, { headers: ctx.headers });
   if (res.status === 404) return 0;
   return ((await res.json()) as { ready: number }).ready;
 }
 
+/** Enqueue into `queue` until it holds `target` ready messages (batches of 100, 8 at a time). */
+async function fill(ctx: BenchContext, queue: string, target: number): Promise<void> {
+  const batches = Math.ceil(Math.max(0, target - (await depth(ctx, queue))) / 100);
+  const batch = prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/messages`, ctx.headers, { messages: Array.from({ length: 100 }, () => ({ body: BODY })) });
+  let next = 0;
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    while (next < batches) {
+      next++;
+      const r = await sendPrepared(ctx.baseUrl, batch);
+      if (r.status !== 201) throw new Error(`seeding failed: ${r.status} ${r.text}`);
+    }
+  }));
+}
+
 let seeded: Promise<void> | undefined;
-/** Fill the deep queue up to DEPTH ready messages (batches of 100, 8 at a time); once per run. */
+/** Fill the deep queue up to DEPTH ready messages; once per run. */
 function seed(ctx: BenchContext): Promise<void> {
-  seeded ??= (async () => {
-    const missing = DEPTH - (await depth(ctx));
-    const batches = Math.ceil(Math.max(0, missing) / 100);
-    let next = 0;
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < batches) {
-        next++;
-        const r = await post(ctx, `/v1/queues/${DEEP}/messages`, { messages: Array.from({ length: 100 }, () => ({ body: BODY })) });
-        if (r.status !== 201) throw new Error(`seeding failed: ${r.status} ${JSON.stringify(r.json)}`);
-      }
-    }));
-  })();
+  seeded ??= fill(ctx, DEEP, DEPTH);
   return seeded;
 }
 
@@ -119,14 +124,12 @@ function dequeueAck(max: number) {
   };
 }
 
-/** enqueue 10 → dequeue 10 → ack 10 per connection, on the deep queue; requests/s column = messages/s acked. */
-async function endToEnd(ctx: BenchContext): Promise<LoadResult> {
-  await seed(ctx);
-  const before = await depth(ctx);
+/** enqueue 10 → dequeue 10 → ack 10 per connection, on `queue` (its depth stays as it is); messages/s acked. */
+async function cycles(ctx: BenchContext, queue: string) {
   let acked = 0;
   let failed = 0;
-  const enqueue = prepare(ctx.baseUrl, 'POST', `/v1/queues/${DEEP}/messages`, ctx.headers, { messages: Array.from({ length: 10 }, () => ({ body: BODY })) });
-  const dequeue = prepare(ctx.baseUrl, 'POST', `/v1/queues/${DEEP}/dequeue`, ctx.headers, { max: 10, visibilityMs: 60_000 });
+  const enqueue = prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/messages`, ctx.headers, { messages: Array.from({ length: 10 }, () => ({ body: BODY })) });
+  const dequeue = prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/dequeue`, ctx.headers, { max: 10, visibilityMs: 60_000 });
   const r = await loops(ctx, async (timed) => {
     if ((await timed(enqueue)).status !== 201) failed++;
     const d = await timed(dequeue);
@@ -135,18 +138,68 @@ async function endToEnd(ctx: BenchContext): Promise<LoadResult> {
       failed++;
       return;
     }
-    const a = await timed(prepare(ctx.baseUrl, 'POST', `/v1/queues/${DEEP}/ack`, ctx.headers, ackBody(receipts)));
+    const a = await timed(prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/ack`, ctx.headers, ackBody(receipts)));
     if (a.status === 200) acked += Number(/"acked":(\d+)/.exec(a.text)?.[1] ?? 0);
     else failed++;
   });
-  const perSec = acked / r.elapsedS;
+  return { ...r, acked, failed, messagesPerSec: acked / r.elapsedS };
+}
+
+/** The batched cycle on the deep queue; requests/s column = messages/s acked. */
+async function endToEnd(ctx: BenchContext): Promise<LoadResult> {
+  await seed(ctx);
+  const before = await depth(ctx);
+  const r = await cycles(ctx, DEEP);
   return {
-    requestsPerSec: perSec,
+    requestsPerSec: r.messagesPerSec,
     p50Ms: r.p50Ms,
     p99Ms: r.p99Ms,
-    errors: failed,
+    errors: r.failed,
     note: `req/s column = messages/s through enqueue10+dequeue10+ack10 (${Math.round(r.requestsPerSec)} HTTP req/s; p50/p99 per request); ${before} messages ready at start`,
   };
+}
+
+/** Redis's time in scripts so far (µs), from INFO commandstats: what a queue operation costs Redis. */
+async function scriptMicros(redis: Redis): Promise<number> {
+  const info = await redis.info('commandstats');
+  let total = 0;
+  for (const m of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=\d+,usec=(\d+)/gm)) total += Number(m[1]);
+  return total;
+}
+
+/**
+ * Per-operation cost against depth, as the issue asks: the batched cycle on a queue of its own holding 100 000
+ * ready messages, then again once it is topped up to 1 000 000 (the cycle leaves the depth as it is). The cost
+ * compared is Redis's script time per message (INFO commandstats): what depth could change, since Baton's own
+ * work per message never looks at the rest of the queue. A step that scanned the queue would cost 10× more at
+ * 1 000 000; O(log n) steps cost a little more (longer skip-list paths, more cache misses).
+ */
+async function costAgainstDepth(ctx: BenchContext): Promise<LoadResult> {
+  const queue = `bench-depth-${randomUUID().slice(0, 8)}`;
+  const redis = new Redis(ctx.redisUrl, { lazyConnect: true });
+  await redis.connect();
+  try {
+    const at = async (n: number) => {
+      await fill(ctx, queue, n);
+      const before = await scriptMicros(redis);
+      const r = await cycles(ctx, queue);
+      const usPerMessage = ((await scriptMicros(redis)) - before) / Math.max(1, r.acked);
+      return { ...r, usPerMessage, depth: await depth(ctx, queue) };
+    };
+    const small = await at(100_000);
+    const large = await at(1_000_000);
+    return {
+      requestsPerSec: large.messagesPerSec,
+      p50Ms: large.p50Ms,
+      p99Ms: large.p99Ms,
+      errors: small.failed + large.failed,
+      growth: large.usPerMessage / small.usPerMessage,
+      note: `req/s column = messages/s at 1 000 000; Redis script time per message: ${small.usPerMessage.toFixed(1)} µs with ${small.depth} ready (${Math.round(small.messagesPerSec)} messages/s), ${large.usPerMessage.toFixed(1)} µs with ${large.depth} ready`,
+    };
+  } finally {
+    redis.disconnect();
+    await fetch(`${ctx.baseUrl}/v1/queues/${queue}`, { method: 'DELETE', headers: ctx.headers });
+  }
 }
 
 /**
@@ -232,6 +285,11 @@ export const cases: BenchCase[] = [
     name: 'queues: enqueue10+dequeue10+ack10 (messages/s)',
     run: endToEnd,
     target: { reference: 'proxySet', minPerSec: 20_000 },
+  },
+  {
+    name: 'queues: cost per message at 100 000 and 1 000 000 queued',
+    run: costAgainstDepth,
+    target: { reference: 'proxySet', maxGrowth: 1.5 },
   },
   {
     name: 'queues: long-poll wake-up after an enqueue',
