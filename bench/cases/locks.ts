@@ -7,17 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromAutocannon } from '../load.js';
+import { fromAutocannon, percentile } from '../load.js';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
 import { postJson as post } from '../client.js';
 
 const hasWrk = spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
-
-function percentile(samples: number[], p: number): number {
-  if (samples.length === 0) return NaN;
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-}
 
 interface CycleContext {
   name?: string;

@@ -5,18 +5,13 @@
 // queue of its own at 100 000 and at 1 000 000 queued, to show that it stays flat with depth.
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { percentile } from '../load.js';
 import type { BenchCase, BenchContext, LoadResult } from '../types.js';
 import { type Answer, postJson, prepare, sendPrepared } from '../client.js';
 
 const DEPTH = Number(process.env.BENCH_QUEUE_DEPTH ?? 100_000);
 const DEEP = 'bench-deep';
 const BODY = { user: 42, name: 'Ada Lovelace', roles: ['admin', 'dev'], bio: 'x'.repeat(200) };
-
-function percentile(samples: number[], p: number): number {
-  if (samples.length === 0) return NaN;
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-}
 
 async function post(ctx: BenchContext, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   const r = await postJson(ctx.baseUrl, path, ctx.headers, body);
@@ -84,6 +79,25 @@ async function loops(ctx: BenchContext, loop: (timed: (request: string) => Promi
   return { elapsedS, requestsPerSec: requests / elapsedS, p50Ms: percentile(latencies, 50), p99Ms: percentile(latencies, 99) };
 }
 
+const batchOfTen = JSON.stringify({ messages: Array.from({ length: 10 }, () => ({ body: BODY })) });
+
+/**
+ * One dequeue (the prepared request), then the ack of what it delivered: through the single-message route when
+ * `single`, else one batch ack. The number of messages acked, or undefined when either step failed.
+ */
+async function dequeueThenAck(ctx: BenchContext, timed: (request: string) => Promise<Answer>, queue: string, dequeue: string, single: boolean) {
+  const d = await timed(dequeue);
+  const receipts = d.status === 200 ? receiptsOf(d.text) : [];
+  if (receipts.length === 0) return undefined;
+  if (single) {
+    const id = receipts[0]!.slice(0, receipts[0]!.indexOf('.'));
+    const a = await timed(prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/messages/${id}/ack`, ctx.headers, { receipt: receipts[0] }));
+    return a.status === 204 ? 1 : undefined;
+  }
+  const a = await timed(prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/ack`, ctx.headers, ackBody(receipts)));
+  return a.status === 200 ? Number(/"acked":(\d+)/.exec(a.text)?.[1] ?? 0) : undefined;
+}
+
 /**
  * Each connection loops dequeue(max) → ack (single ack for max 1, batch ack for more) on the deep queue.
  * requests/s is HTTP requests; the note gives messages/s.
@@ -96,22 +110,9 @@ function dequeueAck(max: number) {
     let failed = 0;
     const dequeue = prepare(ctx.baseUrl, 'POST', `/v1/queues/${DEEP}/dequeue`, ctx.headers, { max, visibilityMs: 60_000 });
     const r = await loops(ctx, async (timed) => {
-      const d = await timed(dequeue);
-      const receipts = d.status === 200 ? receiptsOf(d.text) : [];
-      if (receipts.length === 0) {
-        failed++;
-        return;
-      }
-      if (max === 1) {
-        const id = receipts[0]!.slice(0, receipts[0]!.indexOf('.'));
-        const a = await timed(prepare(ctx.baseUrl, 'POST', `/v1/queues/${DEEP}/messages/${id}/ack`, ctx.headers, { receipt: receipts[0] }));
-        if (a.status === 204) acked++;
-        else failed++;
-      } else {
-        const a = await timed(prepare(ctx.baseUrl, 'POST', `/v1/queues/${DEEP}/ack`, ctx.headers, ackBody(receipts)));
-        if (a.status === 200) acked += Number(/"acked":(\d+)/.exec(a.text)?.[1] ?? 0);
-        else failed++;
-      }
+      const n = await dequeueThenAck(ctx, timed, DEEP, dequeue, max === 1);
+      if (n === undefined) failed++;
+      else acked += n;
     });
     const left = await depth(ctx);
     return {
@@ -128,19 +129,13 @@ function dequeueAck(max: number) {
 async function cycles(ctx: BenchContext, queue: string) {
   let acked = 0;
   let failed = 0;
-  const enqueue = prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/messages`, ctx.headers, { messages: Array.from({ length: 10 }, () => ({ body: BODY })) });
+  const enqueue = prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/messages`, ctx.headers, batchOfTen);
   const dequeue = prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/dequeue`, ctx.headers, { max: 10, visibilityMs: 60_000 });
   const r = await loops(ctx, async (timed) => {
     if ((await timed(enqueue)).status !== 201) failed++;
-    const d = await timed(dequeue);
-    const receipts = d.status === 200 ? receiptsOf(d.text) : [];
-    if (receipts.length === 0) {
-      failed++;
-      return;
-    }
-    const a = await timed(prepare(ctx.baseUrl, 'POST', `/v1/queues/${queue}/ack`, ctx.headers, ackBody(receipts)));
-    if (a.status === 200) acked += Number(/"acked":(\d+)/.exec(a.text)?.[1] ?? 0);
-    else failed++;
+    const n = await dequeueThenAck(ctx, timed, queue, dequeue, false);
+    if (n === undefined) failed++;
+    else acked += n;
   });
   return { ...r, acked, failed, messagesPerSec: acked / r.elapsedS };
 }
@@ -249,7 +244,6 @@ async function wakeUp(ctx: BenchContext): Promise<LoadResult> {
 }
 
 const enqueueBody = JSON.stringify({ body: BODY });
-const batchBody = JSON.stringify({ messages: Array.from({ length: 10 }, () => ({ body: BODY })) });
 
 export const cases: BenchCase[] = [
   {
@@ -276,7 +270,7 @@ export const cases: BenchCase[] = [
     method: 'POST',
     path: `/v1/queues/${DEEP}/messages`,
     headers: { 'content-type': 'application/json' },
-    body: batchBody,
+    body: batchOfTen,
     setup: seed,
   },
   { name: 'queues: dequeue+ack cycle (single)', run: dequeueAck(1) },

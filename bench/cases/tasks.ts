@@ -11,13 +11,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { BATON_TASK_PREFIX, ECHO_QUEUE, NAIVE_TASK_PREFIX, type BenchCase, type BenchContext, type LoadResult } from '../types.js';
 import { postJson } from '../client.js';
-import { hasWrk, load } from '../load.js';
-
-function percentile(samples: number[], p: number): number {
-  if (samples.length === 0) return NaN;
-  const s = [...samples].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
-}
+import { hasWrk, load, percentile } from '../load.js';
 
 const loops = (ctx: BenchContext) => Math.max(1, Math.min(ctx.connections, 32));
 

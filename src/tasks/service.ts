@@ -11,7 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { FlowProducer, Job, Queue, UnrecoverableError, Worker, createRedisBackend, defaultRepeatStrategy, type JobsOptions } from 'bullmq';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
-import { sequentialIds } from '../ids.js';
+import { randomToken, sequentialIds } from '../ids.js';
 import type { RedisClient } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import type { Notifier } from '../redis/notifier.js';
@@ -771,7 +771,7 @@ export function createTasksService(o: TasksServiceOptions) {
       // below end the claim.
       const remaining = deadline - Date.now();
       const wait = remaining > 0 && marked ? waiters.park(channel, remaining, client?.signal) : undefined;
-      const token = `${randomUUID()}.${lockMs}`;
+      const token = `${randomToken(16)}.${lockMs}`;
       let job: TaskJob | undefined;
       try {
         job = (await worker.getNextJob(token, { block: false })) as TaskJob | undefined;
@@ -791,9 +791,10 @@ export function createTasksService(o: TasksServiceOptions) {
         wait?.cancel();
         return null;
       }
-      if (!marked || !wait) {
-        // Nothing ready and we will wait: mark the type as claimed-on, so submits elsewhere publish, then look
-        // once more, listening (a submit between the look above and the mark did not publish).
+      if (!wait) {
+        // Not marked yet (only a marked claim listens), nothing ready, and we will wait: mark the type as
+        // claimed-on, so submits elsewhere publish, then look once more, listening (a submit between the look
+        // above and the mark did not publish).
         try {
           await redis.set(keys.tasks.claiming(tenant, type), '1', 'PX', CLAIMING_MARK_MS);
         } catch (err) {

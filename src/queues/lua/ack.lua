@@ -10,34 +10,28 @@
 -- receipts = space-separated; a receipt is "<id>.<attempt>.<nonce>".
 -- One HMGET for every receipt's record and one call per key for the deletes (a call from Lua costs about as
 -- much as the work of one message).
+-- A malformed receipt looks up the field '' (never a message id), so the records line up with the receipts.
 local receipts, ids = {}, {}
 for receipt in string.gmatch(ARGV[1], '%S+') do
-  local id = string.match(receipt, '^([^.]+)%.')
   receipts[#receipts + 1] = receipt
-  if id then ids[#ids + 1] = id end
+  ids[#ids + 1] = string.match(receipt, '^([^.]+)%.') or ''
 end
 local metas = {}
 if #ids > 0 then metas = redis.call('HMGET', KEYS[5], unpack(ids)) end
 local out = {}
 local done = {} -- id -> true once acked by this call: a repeated receipt is stale by then
 local gone = {}
-local j = 0
 for i, receipt in ipairs(receipts) do
-  local ok = 0
-  local id = string.match(receipt, '^([^.]+)%.')
-  if id then
-    j = j + 1
-    local raw = metas[j]
-    if raw and not done[id] then
-      local m = cjson.decode(raw)
-      if m.r ~= nil and m.r ~= '' and m.r == receipt then
-        done[id] = true
-        gone[#gone + 1] = id
-        ok = 1
-      end
+  local id, raw = ids[i], metas[i]
+  out[i] = 0
+  if raw and not done[id] then
+    local m = cjson.decode(raw)
+    if m.r ~= nil and m.r ~= '' and m.r == receipt then
+      done[id] = true
+      gone[#gone + 1] = id
+      out[i] = 1
     end
   end
-  out[i] = ok
 end
 if #gone > 0 then
   -- A message whose receipt is current is in flight, or back in ready after its visibility ran out (nack,
