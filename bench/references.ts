@@ -3,7 +3,7 @@
 //   proxy — a thin Fastify + ioredis server doing GET and SET of one key, nothing else (what a naive
 //           service costs; Baton's auth, tenancy, validation, metrics and headers are measured against it).
 // A third server, for reading the targets rather than as a target itself:
-//   naive — Baton's own lock acquire/release, enqueue and cache set Lua scripts and its cache value format
+//   naive — Baton's own lock acquire/release, enqueue, dequeue, ack and cache set Lua scripts and its cache value format
 //           (ETag, content type and bytes packed in one string; a PUT's body checked as JSON) behind bare
 //           Fastify routes (same paths and bodies): no auth, tenancy, validation, metrics, request id or error
 //           documents. Also a task submit: a BullMQ job of the same shape as Baton's (prioritized, its own id,
@@ -21,6 +21,8 @@ import Fastify from 'fastify';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pack, unpack } from '../src/cache/service.js';
+import { randomToken } from '../src/ids.js';
+import { DeliveredMessage, messagesJson } from '../src/queues/service.js';
 import { newJobId, taskJobOptions } from '../src/tasks/service.js';
 import { coalesceWrites } from '../src/redis/coalesce.js';
 import { useFastCommandEncoding } from '../src/redis/fast-writable.js';
@@ -41,12 +43,14 @@ if (kind === 'bare') {
   redis.defineCommand('naiveAcquire', { numberOfKeys: 3, lua: lua('locks/lua/acquire.lua') });
   redis.defineCommand('naiveRelease', { numberOfKeys: 2, lua: lua('locks/lua/release.lua') });
   redis.defineCommand('naiveEnqueue', { numberOfKeys: 9, lua: lua('queues/lua/enqueue.lua') });
+  redis.defineCommand('naiveDequeue', { numberOfKeys: 9, lua: lua('queues/lua/dequeue.lua') });
+  redis.defineCommand('naiveAck', { numberOfKeys: 6, lua: lua('queues/lua/ack.lua') });
   redis.defineCommand('naiveCacheSet', { numberOfKeys: 2, lua: lua('cache/lua/set.lua') });
   // Baton's own key layout (and hash tags): the scripts find their keys where Baton puts them. With Baton's
   // prefix and tenant (run.ts passes them) the enqueue case writes into the same deep queue as Baton's.
   const keys = createKeys(keyPrefix);
   type Reply = (string | number)[];
-  const call = redis as unknown as Record<'naiveAcquire' | 'naiveRelease' | 'naiveEnqueue' | 'naiveCacheSet', (...args: (string | number | Buffer)[]) => Promise<Reply>>;
+  const call = redis as unknown as Record<'naiveAcquire' | 'naiveRelease' | 'naiveEnqueue' | 'naiveDequeue' | 'naiveAck' | 'naiveCacheSet', (...args: (string | number | Buffer)[]) => Promise<Reply>>;
   app.post<{ Params: { name: string }; Body: { ttlMs: number } }>('/v1/locks/:name/acquire', async (req, reply) => {
     const { name } = req.params;
     const { ttlMs } = req.body;
@@ -63,15 +67,39 @@ if (kind === 'bare') {
   });
   let seq = 0;
   const idPrefix = randomUUID().slice(0, 8);
-  app.post<{ Params: { queue: string }; Body: { body: unknown } }>('/v1/queues/:queue/messages', async (req, reply) => {
+  // The queue cycle: enqueue (one message or a batch), dequeue and batch ack, each one script call as Baton's.
+  type MessageBody = { body: unknown };
+  app.post<{ Params: { queue: string }; Body: MessageBody | { messages: MessageBody[] } }>('/v1/queues/:queue/messages', async (req, reply) => {
     const k = keys.queues.of(tenant, req.params.queue);
-    const text = JSON.stringify(req.body.body);
-    const specs = JSON.stringify([[`${idPrefix}${(seq++).toString(36)}`, 0, 0, 0, '', Buffer.byteLength(text)]]);
+    const batch = 'messages' in req.body ? req.body.messages : [req.body];
+    const texts = batch.map((m) => JSON.stringify(m.body));
+    const specs = JSON.stringify(texts.map((text) => [`${idPrefix}${(seq++).toString(36)}`, 0, 0, 0, '', Buffer.byteLength(text)]));
     const r = await call.naiveEnqueue(
       k.ready, k.delayed, k.body, k.meta, k.stats, k.policy, k.dedup, k.dedupExp, k.polling,
-      5, 300_000, specs, text, keys.event(tenant, 'queues', req.params.queue),
+      5, 300_000, specs, texts.join(''), keys.event(tenant, 'queues', req.params.queue),
     );
-    return reply.code(201).send({ id: String(r[2]) });
+    const ids = r.slice(2).map(String);
+    return reply.code(201).send('messages' in req.body ? { ids } : { id: ids[0] });
+  });
+  app.post<{ Params: { queue: string }; Body: { max?: number; visibilityMs?: number } }>('/v1/queues/:queue/dequeue', async (req, reply) => {
+    const k = keys.queues.of(tenant, req.params.queue);
+    const r = await call.naiveDequeue(
+      k.ready, k.delayed, k.inflight, k.dead, k.body, k.meta, k.stats, k.policy, k.polling,
+      req.body.max ?? 1, req.body.visibilityMs ?? 0, 30_000, 43_200_000, randomToken(9), 0,
+    );
+    const messages: DeliveredMessage[] = [];
+    for (let i = 5; i + 5 < r.length; i += 6) {
+      messages.push(new DeliveredMessage(String(r[i]), String(r[i + 1]), String(r[i + 2]), Number(r[i + 3]), Number(r[i + 4]), new Date(Number(r[i + 5])).toISOString()));
+    }
+    return reply.type('application/json; charset=utf-8').send(messagesJson(messages));
+  });
+  app.post<{ Params: { queue: string }; Body: { receipts: string[] } }>('/v1/queues/:queue/ack', async (req) => {
+    const k = keys.queues.of(tenant, req.params.queue);
+    const { receipts } = req.body;
+    const r = await call.naiveAck(k.ready, k.delayed, k.inflight, k.body, k.meta, k.stats, receipts.join(' '));
+    const results = receipts.map((receipt, i) => (r[i] === 1 ? { receipt, acked: true } : { receipt, acked: false, code: 'receipt_invalid' }));
+    const acked = results.filter((x) => x.acked).length;
+    return { acked, failed: receipts.length - acked, results };
   });
   // Task submit → in-process no-op handler: Baton's job id and BullMQ job options (retention of Baton's default,
   // 24 h), under a prefix of its own (Baton's idle handler workers must not take these jobs). The bench counts

@@ -191,17 +191,19 @@ async function main() {
   const inRounds = async (warmUp: () => Promise<unknown>, base: () => Promise<LoadResult>, runCase: () => Promise<LoadResult>) => {
     await warmUp();
     const own: LoadResult[] = [];
+    const bases: LoadResult[] = [];
     const ratios: number[] = [];
     const p99Ratios: number[] = [];
     for (let i = 0; i < rounds; i++) {
       const b = await base();
       const r = await runCase();
       own.push(r);
+      bases.push(b);
       ratios.push(r.requestsPerSec / b.requestsPerSec);
       p99Ratios.push(r.p99Ms / b.p99Ms);
     }
     const mid = [...own].sort((a, b) => a.requestsPerSec - b.requestsPerSec)[Math.floor(own.length / 2)] as LoadResult;
-    return { own, mid, ratios, ratio: median(ratios), p99Ratio: median(p99Ratios) };
+    return { own, bases, mid, ratios, ratio: median(ratios), p99Ratio: median(p99Ratios) };
   };
   const refOf = (target: Target | undefined): Reference => target?.reference ?? 'proxyGet';
 
@@ -230,7 +232,9 @@ async function main() {
       () => (yardstick ? yardstick.run(ctx) : sampleRef(refOf(c.target))),
       recordingBusy(batonPid, busy, () => c.run(ctx)),
     );
-    const against = yardstick ? `, ratio ${fmt(m.ratio, 2)}× ${yardstick.label} (${listRatios(m.ratios)})` : '';
+    const against = yardstick
+      ? `, ratio ${fmt(m.ratio, 2)}× ${yardstick.label} (${listRatios(m.ratios)}; ${yardstick.label} ${m.bases.map((b) => Math.round(b.requestsPerSec)).join(', ')}/s)`
+      : '';
     const note = [m.mid.note, `median of ${m.own.length} rounds${against}`, busyNote(busy)].filter(Boolean).join('; ');
     const r = { ...medianResult(m.own), note };
     return { r, ratio: m.ratio, p99Ratio: m.p99Ratio, ...(yardstick ? { against: yardstick.label } : {}) };

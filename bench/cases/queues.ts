@@ -154,6 +154,15 @@ async function endToEnd(ctx: BenchContext): Promise<LoadResult> {
   };
 }
 
+/**
+ * The same cycle against the naive server (Baton's enqueue, dequeue and ack scripts behind bare routes), on the same
+ * deep queue: the yardstick of the cycle, in alternating rounds, so that both see the same phase of the machine.
+ */
+async function naiveEndToEnd(ctx: BenchContext): Promise<LoadResult> {
+  const r = await cycles({ ...ctx, baseUrl: ctx.naiveUrl ?? ctx.baseUrl }, DEEP);
+  return { requestsPerSec: r.messagesPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, errors: r.failed };
+}
+
 /** Redis's time in scripts so far (µs), from INFO commandstats: what a queue operation costs Redis. */
 async function scriptMicros(redis: Redis): Promise<number> {
   const info = await redis.info('commandstats');
@@ -278,6 +287,7 @@ export const cases: BenchCase[] = [
   {
     name: 'queues: enqueue10+dequeue10+ack10 (messages/s)',
     run: endToEnd,
+    yardstick: { label: 'naive server', run: naiveEndToEnd },
     target: { reference: 'proxySet', minPerSec: 20_000 },
   },
   {
