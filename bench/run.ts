@@ -259,7 +259,7 @@ async function main() {
     }, /./, false);
     await waitHealthy(`http://127.0.0.1:${port}/health/live`);
     const ctx: BenchContext = {
-      baseUrl: `http://127.0.0.1:${port}`, headers: { authorization: `Bearer ${BENCH_KEY}` }, redisUrl: redis.url, durationS, connections,
+      baseUrl: `http://127.0.0.1:${port}`, headers: { authorization: `Bearer ${BENCH_KEY}` }, redisUrl: redis.url, durationS, rounds, connections,
       naiveUrl: `http://127.0.0.1:${naivePort}`,
       ...(hasTaskset ? { serverCpu: SERVER_CPU } : {}),
     };

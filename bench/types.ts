@@ -16,6 +16,8 @@ export interface BenchContext {
   naiveUrl?: string;
   /** Seconds each load phase runs. */
   durationS: number;
+  /** Rounds (BENCH_ROUNDS), for a case that alternates measurements of its own. */
+  rounds: number;
   /** Concurrent connections. */
   connections: number;
 }
