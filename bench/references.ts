@@ -21,8 +21,9 @@ import Fastify from 'fastify';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pack, unpack } from '../src/cache/service.js';
+import { loadConfig } from '../src/config.js';
 import { randomToken } from '../src/ids.js';
-import { DeliveredMessage, messagesJson } from '../src/queues/service.js';
+import { deliveredFrom, messagesJson } from '../src/queues/service.js';
 import { newJobId, taskJobOptions } from '../src/tasks/service.js';
 import { coalesceWrites } from '../src/redis/coalesce.js';
 import { useFastCommandEncoding } from '../src/redis/fast-writable.js';
@@ -67,6 +68,8 @@ if (kind === 'bare') {
   });
   let seq = 0;
   const idPrefix = randomUUID().slice(0, 8);
+  // The queue defaults Baton runs with (the same environment): default and maximum visibility, attempts, dedup window.
+  const queueConfig = loadConfig(process.env).queues;
   // The queue cycle: enqueue (one message or a batch), dequeue and batch ack, each one script call as Baton's.
   type MessageBody = { body: unknown };
   app.post<{ Params: { queue: string }; Body: MessageBody | { messages: MessageBody[] } }>('/v1/queues/:queue/messages', async (req, reply) => {
@@ -76,7 +79,7 @@ if (kind === 'bare') {
     const specs = JSON.stringify(texts.map((text) => [`${idPrefix}${(seq++).toString(36)}`, 0, 0, 0, '', Buffer.byteLength(text)]));
     const r = await call.naiveEnqueue(
       k.ready, k.delayed, k.body, k.meta, k.stats, k.policy, k.dedup, k.dedupExp, k.polling,
-      5, 300_000, specs, texts.join(''), keys.event(tenant, 'queues', req.params.queue),
+      queueConfig.defaultMaxAttempts, queueConfig.dedupWindowMs, specs, texts.join(''), keys.event(tenant, 'queues', req.params.queue),
     );
     const ids = r.slice(2).map(String);
     return reply.code(201).send('messages' in req.body ? { ids } : { id: ids[0] });
@@ -85,13 +88,9 @@ if (kind === 'bare') {
     const k = keys.queues.of(tenant, req.params.queue);
     const r = await call.naiveDequeue(
       k.ready, k.delayed, k.inflight, k.dead, k.body, k.meta, k.stats, k.policy, k.polling,
-      req.body.max ?? 1, req.body.visibilityMs ?? 0, 30_000, 43_200_000, randomToken(9), 0,
+      req.body.max ?? 1, req.body.visibilityMs ?? 0, queueConfig.defaultVisibilityMs, queueConfig.maxVisibilityMs, randomToken(9), 0,
     );
-    const messages: DeliveredMessage[] = [];
-    for (let i = 5; i + 5 < r.length; i += 6) {
-      messages.push(new DeliveredMessage(String(r[i]), String(r[i + 1]), String(r[i + 2]), Number(r[i + 3]), Number(r[i + 4]), new Date(Number(r[i + 5])).toISOString()));
-    }
-    return reply.type('application/json; charset=utf-8').send(messagesJson(messages));
+    return reply.type('application/json; charset=utf-8').send(messagesJson(deliveredFrom(r)));
   });
   app.post<{ Params: { queue: string }; Body: { receipts: string[] } }>('/v1/queues/:queue/ack', async (req) => {
     const k = keys.queues.of(tenant, req.params.queue);

@@ -227,6 +227,17 @@ const iso = (ms: number) => {
 };
 const num = (v: unknown) => Number(v ?? 0);
 
+/** The messages of a dequeue script's reply (dequeue.lua: five counters, then six fields per message). */
+export function deliveredFrom(res: readonly unknown[]): DeliveredMessage[] {
+  const messages: DeliveredMessage[] = [];
+  for (let i = 5; i + 5 < res.length; i += 6) {
+    messages.push(
+      new DeliveredMessage(String(res[i]), String(res[i + 1]), String(res[i + 2] ?? 'null'), num(res[i + 3]), num(res[i + 4]), iso(num(res[i + 5]))),
+    );
+  }
+  return messages;
+}
+
 function flatToRecord(flat: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i] as string] = flat[i + 1] as string;
@@ -312,12 +323,7 @@ export function createQueueService({ redis, keys, notifier, config, metrics }: Q
     count('visibility_expired', expired + expiredDead);
     count('dead', expiredDead);
     count('dropped', dropped);
-    const messages: DeliveredMessage[] = [];
-    for (let i = 5; i + 5 < res.length; i += 6) {
-      messages.push(
-        new DeliveredMessage(String(res[i]), String(res[i + 1]), String(res[i + 2] ?? 'null'), num(res[i + 3]), num(res[i + 4]), iso(num(res[i + 5]))),
-      );
-    }
+    const messages = deliveredFrom(res);
     count('delivered', messages.length);
     return { now, nextAt, dropped, messages };
   }
