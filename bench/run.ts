@@ -208,6 +208,18 @@ async function main() {
   const refOf = (target: Target | undefined): Reference => target?.reference ?? 'proxyGet';
 
   /**
+   * A reading aid beside the rounds, for a case with a target reference: the case and the reference loaded at the
+   * same time for one run, both servers on the server CPU, as requests/s of the case over the reference's. A slow
+   * phase of this VM (minutes of CPU at half speed or less, changing within seconds) can fall on either side of
+   * an adjacent pair of rounds; side by side, both servers run in the same seconds on the same core. The verdict
+   * stays the median of the rounds.
+   */
+  const sideBySide = async (spec: Parameters<typeof load>[0], reference: Reference): Promise<number> => {
+    const [own, ref] = await Promise.all([run(spec), run(refRequests[reference])]);
+    return own.requestsPerSec / ref.requestsPerSec;
+  };
+
+  /**
    * A fixed-request case against its target's reference (proxy GET when it names none). Its note gives the
    * per-round ratios and how busy the server under test was (`who`, process `pid`): on this 2-core machine wrk
    * shares the load CPU with Redis, so a server well below 100 % busy means the round measured that CPU.
@@ -215,7 +227,12 @@ async function main() {
   const measureInRounds = async (spec: Parameters<typeof load>[0], target: Target | undefined, who: string, pid: number | undefined) => {
     const busy: number[] = [];
     const m = await inRounds(() => run(spec, 1), () => sampleRef(refOf(target)), recordingBusy(pid, busy, () => run(spec)));
-    const note = [`median of ${m.own.length} rounds (${listRatios(m.ratios)})`, busyNote(busy, who)].filter(Boolean).join('; ');
+    const together = target ? await sideBySide(spec, target.reference) : undefined;
+    const note = [
+      `median of ${m.own.length} rounds (${listRatios(m.ratios)})`,
+      together === undefined ? undefined : `side by side ${fmt(together, 2)}`,
+      busyNote(busy, who),
+    ].filter(Boolean).join('; ');
     return { r: { ...medianResult(m.own), note }, ratio: m.ratio, p99Ratio: m.p99Ratio };
   };
 
