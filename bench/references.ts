@@ -69,7 +69,9 @@ if (kind === 'bare') {
   let seq = 0;
   const idPrefix = randomUUID().slice(0, 8);
   // The queue defaults Baton runs with (the same environment): default and maximum visibility, attempts, dedup window.
-  const queueConfig = loadConfig(process.env).queues;
+  // As development: production's checks (API keys, REDIS_URL) are about Baton, not these bare routes, and would
+  // stop the naive server when the bench runs from a shell with NODE_ENV=production.
+  const queueConfig = loadConfig({ ...process.env, NODE_ENV: 'development' }).queues;
   // The queue cycle: enqueue (one message or a batch), dequeue and batch ack, each one script call as Baton's.
   type MessageBody = { body: unknown };
   app.post<{ Params: { queue: string }; Body: MessageBody | { messages: MessageBody[] } }>('/v1/queues/:queue/messages', async (req, reply) => {
