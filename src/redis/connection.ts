@@ -7,6 +7,7 @@ import type { RedisTopology } from '../config.js';
 import { coalesceWrites } from './coalesce.js';
 import { watchCommandTimeouts } from './command-timeout.js';
 import { useFastCommandEncoding } from './fast-writable.js';
+import { useSharedScriptCommand } from './shared-script-command.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -50,6 +51,7 @@ function urlOptions(url: string | undefined): RedisOptions {
 
 export function createRedis(o: ConnectionOptions): RedisClient {
   useFastCommandEncoding();
+  useSharedScriptCommand();
   const mode = o.mode ?? 'command';
   const base: RedisOptions = {
     connectionName: o.name,
