@@ -27,6 +27,7 @@ import { deliveredFrom, messagesJson } from '../src/queues/service.js';
 import { newJobId, taskJobOptions } from '../src/tasks/service.js';
 import { coalesceWrites } from '../src/redis/coalesce.js';
 import { useFastCommandEncoding } from '../src/redis/fast-writable.js';
+import { useSharedScriptCommand } from '../src/redis/shared-script-command.js';
 import { createKeys } from '../src/redis/keys.js';
 import { ECHO_QUEUE, NAIVE_TASK_PREFIX } from './types.js';
 
@@ -36,7 +37,9 @@ const app = Fastify({ logger: false });
 if (kind === 'bare') {
   app.get('/', async () => ({ status: 'ok' }));
 } else if (kind === 'naive') {
+  // Baton's transport: its command encoding and its one class for every script's commands.
   useFastCommandEncoding();
+  useSharedScriptCommand();
   const redis = new Redis(redisUrl ?? 'redis://127.0.0.1:6379', { protocol: 2 });
   const maxWrites = Number(process.env.REDIS_COALESCE_MAX_WRITES ?? 16);
   coalesceWrites(redis, maxWrites);
