@@ -48,7 +48,8 @@ const requireFromIoredis = createRequire(require.resolve('ioredis'));
 const asCallback = (requireFromIoredis('standard-as-callback') as { default: (p: Promise<unknown>, cb?: unknown) => void }).default;
 
 class ScriptCommand extends Command {
-  script: ScriptInstance;
+  // Assigned in the constructor only (`declare`: no class field, so no extra define of it first).
+  declare script: ScriptInstance;
 
   constructor(name: string, args: unknown[], options: object, script: ScriptInstance) {
     super(name, args, options);
