@@ -13,12 +13,13 @@ const redis = await startRedis(t);
 
 const ECHO = { numberOfKeys: 1, lua: "redis.call('SET', KEYS[1], ARGV[1]); return {KEYS[1], ARGV[1]}" };
 const COUNT = { numberOfKeys: 1, lua: "return redis.call('INCR', KEYS[1])" };
-const FAIL = { numberOfKeys: 0, lua: "return redis.error_reply('ERR no good: ' .. ARGV[1])" };
+// Counts its runs before it fails: a Lua error reply does not undo the INCR, so the counter shows how often it ran.
+const FAIL = { numberOfKeys: 1, lua: "redis.call('INCR', KEYS[1]); return redis.error_reply('ERR no good: ' .. ARGV[1])" };
 
 interface Scripted extends Redis {
   echo2(key: string, value: string, callback?: (err: Error | null, result?: unknown) => void): Promise<[string, string]>;
   count2(key: string): Promise<number>;
-  fail2(why: string): Promise<never>;
+  fail2(counter: string, why: string): Promise<never>;
 }
 
 function client(options: { keyPrefix?: string } = {}): Scripted {
@@ -99,10 +100,12 @@ t.test('pipelines, key prefixes and callbacks work as before', async (t) => {
   t.same(viaCallback, ['cb:k', 'cb']);
 });
 
-t.test('a script error rejects with the error, once', async (t) => {
+t.test('a script error rejects with the error, and the script ran once', async (t) => {
   const c = client();
-  await t.rejects(c.fail2('first'), /ERR no good: first/);
+  await t.rejects(c.fail2('fail:runs', 'first'), /ERR no good: first/);
+  t.equal(await redis.client.get('fail:runs'), '1', 'an error is not a NOSCRIPT: no resend');
   await redis.client.script('FLUSH');
-  await t.rejects(c.fail2('after flush'), /ERR no good: after flush/);
+  await t.rejects(c.fail2('fail:runs', 'after flush'), /ERR no good: after flush/);
+  t.equal(await redis.client.get('fail:runs'), '2', 'after a flush: the refused EVALSHA did not run, the EVAL ran once');
   t.equal(await c.count2('fail:alive'), 1, 'the connection still works');
 });
